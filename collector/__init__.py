@@ -1,0 +1,1 @@
+"""schoolnet collector: MQTT in, validated points out to the time-series store."""
