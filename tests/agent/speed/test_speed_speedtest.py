@@ -1,0 +1,150 @@
+"""speedtest backend: speedtest-cli's engine against the legacy-protocol peer, never the internet."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+
+from agent.probes.speed_speedtest import engine_config, run, upload_url
+from agent.probes.speed_test import SpeedTestSettings
+from tests.peers.speed_http_server import SpeedHttpServer
+from tests.peers.speedtest_server import LegacySpeedtestHandler, SpeedtestServer
+
+CACHE_BUSTER = re.compile(r"\?x=\d+(\.\d+)?$")
+_CONNECTS: list[tuple[str, object]] | None = None
+
+
+def _record_network(event: str, args: tuple) -> None:
+    """An audit hook: every name lookup and connect of this process while recording."""
+    if _CONNECTS is not None and event in ("socket.connect", "socket.getaddrinfo"):
+        target = args[1] if event == "socket.connect" else args[0]
+        _CONNECTS.append((event, target))
+
+
+sys.addaudithook(_record_network)  # hooks cannot be removed; it records only inside a test
+
+
+@pytest.fixture
+def network_seen():
+    global _CONNECTS
+    _CONNECTS = []
+    yield _CONNECTS
+    _CONNECTS = None
+
+
+def settings(server: str, **changes) -> SpeedTestSettings:
+    values = {"duration_s": 1, "connect_timeout_s": 2.0}
+    values.update(changes)
+    return SpeedTestSettings("speedtest", server, **values)
+
+
+@pytest.fixture
+def legacy_server():
+    peer = SpeedtestServer().start()
+    yield peer
+    peer.stop()
+
+
+def test_the_engine_gets_speedtest_nets_stock_config_with_our_duration():
+    """What get_config() computes from speedtest.net's XML (threadcount 4, threadsperurl 4,
+    upload ratio 5, maxchunkcount 50, 2 upload threads)."""
+    config = engine_config(duration_s=10)
+    assert config["sizes"] == {
+        "upload": [524288, 1048576, 7340032],
+        "download": [350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000],
+    }
+    assert config["counts"] == {"upload": 17, "download": 4}
+    assert config["threads"] == {"upload": 2, "download": 8}
+    assert config["length"] == {"upload": 10, "download": 10}
+    assert config["upload_max"] == 51
+
+
+@pytest.mark.parametrize(
+    "server, url",
+    [
+        ("http://10.0.0.7:8080", "http://10.0.0.7:8080/speedtest/upload.php"),
+        ("http://speed.hx.edu.example/speedtest/upload.php", "http://speed.hx.edu.example/speedtest/upload.php"),
+        ("https://speed.hx.edu.example/legacy/", "https://speed.hx.edu.example/legacy/speedtest/upload.php"),
+    ],
+)
+def test_the_server_url_becomes_its_upload_php(server, url):
+    assert upload_url(server) == url
+
+
+@pytest.mark.parametrize("server", ["27437", "speed.hx.edu.example:8080", "http://u:p@speed.hx.edu.example/"])
+def test_a_server_id_or_a_bare_host_is_refused(server):
+    """A speedtest.net server id would need speedtest.net's server list: not fetched, ever."""
+    with pytest.raises(ValueError, match="speed_test.server"):
+        upload_url(server)
+
+
+def test_a_real_legacy_server_gives_both_directions_and_nothing_else_is_contacted(legacy_server, network_seen):
+    result = run(settings(legacy_server.url))
+    assert result.ok, result.detail
+    assert result.download_mbps > 0 and result.upload_mbps > 0
+    assert result.bytes_down > 0 and result.bytes_up > 0
+    assert result.latency_ms > 0 and result.jitter_ms is None  # speedtest-cli measures no jitter
+    address = ("127.0.0.1", legacy_server.port)
+    assert {target for event, target in network_seen if event == "socket.connect"} == {address}
+    assert {target for event, target in network_seen if event == "socket.getaddrinfo"} == {"127.0.0.1"}
+
+
+def test_the_engine_asks_for_the_legacy_protocols_urls(legacy_server):
+    """Each with a cache buster: ?x=<ms>.<n>, or ?x=<ms> for latency.txt (2.1.3 builds the
+    .<n> variant but requests the other)."""
+    run(settings(legacy_server.url))
+    requests = [(method, CACHE_BUSTER.sub("", path)) for method, path in legacy_server.requests]
+    assert requests[:3] == [("GET", "/speedtest/latency.txt")] * 3
+    downloads = {path for method, path in requests if method == "GET"} - {"/speedtest/latency.txt"}
+    assert "/speedtest/random350x350.jpg" in downloads
+    assert downloads <= {f"/speedtest/random{side}x{side}.jpg" for side in engine_config(1)["sizes"]["download"]}
+    assert {path for method, path in requests if method == "POST"} == {"/speedtest/upload.php"}
+    assert all(CACHE_BUSTER.search(path) for _, path in legacy_server.requests)
+
+
+def test_the_environments_proxy_is_not_used(legacy_server, closed_port, monkeypatch):
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{closed_port}")
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port}")
+    result = run(settings(legacy_server.url))
+    assert result.ok, result.detail
+    assert any(method == "POST" for method, _ in legacy_server.requests)
+
+
+def test_a_server_that_is_not_a_speedtest_server_is_a_protocol_error():
+    peer = SpeedHttpServer().start()
+    try:
+        result = run(settings(peer.url))
+    finally:
+        peer.stop()
+    assert (result.ok, result.error) == (False, "protocol")
+    assert "latency.txt did not answer 'test=test'" in result.detail
+
+
+class NoImages(LegacySpeedtestHandler):
+    def do_GET(self) -> None:
+        if "random" in self.path:
+            self.reply(404, b"not found\n")
+        else:
+            super().do_GET()
+
+
+class NoImagesServer(SpeedtestServer):
+    handler = NoImages
+
+
+def test_downloads_that_fail_show_as_no_bytes_not_as_a_slow_line():
+    peer = NoImagesServer().start()
+    try:
+        result = run(settings(peer.url))
+    finally:
+        peer.stop()
+    assert (result.ok, result.error, result.download_mbps) == (False, "protocol", None)
+    assert "the download moved no bytes" in result.detail
+
+
+def test_a_server_that_is_down_is_unreachable(closed_port):
+    result = run(settings(f"http://127.0.0.1:{closed_port}"))
+    assert (result.ok, result.error) == (False, "unreachable")
+    assert "connection refused" in result.detail
