@@ -224,6 +224,7 @@ KINDS: dict[str, dict[str, FieldType]] = {
         "ready": Flag(),
         "platform_up": Flag(),
         "platform_connect_ms": OPT_MS,
+        "platform_tls_ms": OPT_MS,
         "rtt_ms": OPT_MS,
         "jitter_ms": OPT_MS,
         "loss_pct": OPT_PERCENT,

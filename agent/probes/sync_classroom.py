@@ -357,6 +357,7 @@ def sync_body(result: SyncResult, rural: bool, session: str | None) -> dict:
         "ready": result.ready,
         "platform_up": result.platform.up,
         "platform_connect_ms": result.platform.connect_ms,
+        "platform_tls_ms": result.platform.tls_ms,
         "rtt_ms": path.rtt_ms,
         "jitter_ms": path.jitter_ms,
         "loss_pct": path.loss_pct,
