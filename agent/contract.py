@@ -478,6 +478,8 @@ def _json_type(value: object) -> str:
 def encode(kind: str, county: str, school: str, ts_ms: int, body: dict[str, Any]) -> bytes:
     """The payload bytes for a message; raises ValueError if it would be rejected, since
     an agent that builds an invalid message has a bug worth failing loudly on."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
     document = {"schema": SCHEMA_VERSION, "kind": kind, "county": county, "school": school, "ts": ts_ms}
     document.update({key: value for key, value in body.items() if value is not None})
     try:

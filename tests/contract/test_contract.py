@@ -45,6 +45,11 @@ def test_encode_refuses_an_invalid_message():
         contract.encode("speedtest", COUNTY, SCHOOL, NOW, body)
 
 
+def test_encode_refuses_an_unknown_kind():
+    with pytest.raises(ValueError, match="unknown kind 'weather'"):
+        contract.encode("weather", COUNTY, SCHOOL, NOW, {})
+
+
 def test_topics():
     assert contract.topic("hx", "hx-01", "status") == "schoolnet/v1/hx/hx-01/status"
     assert contract.parse_topic("schoolnet/v1/hx/hx-01/sync") == contract.TopicParts("hx", "hx-01", "sync")
