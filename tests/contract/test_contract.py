@@ -114,6 +114,7 @@ BAD_PAYLOADS = [
     ("text with bidi override", topic("broadband"), _deep("broadband", ("targets", 0, "target"), "县\u202e网"), "bad_text", "U+202E"),
     ("text with zero-width space", topic("classrooms"), _deep("classrooms", ("classes", 0, "name"), "七年级\u200b(1)班"), "bad_text", "U+200B"),
     ("text padded", topic("classrooms"), _deep("classrooms", ("classes", 0, "name"), " 七年级(1)班"), "bad_text", "whitespace"),
+    ("text with backslash", topic("broadband"), _deep("broadband", ("targets", 0, "target"), "C:\\ 机房"), "bad_text", "backslash"),
     ("empty text", topic("health"), example_bytes("health", agent_version=""), "bad_text", "1-32 characters"),
     ("bad choice", topic("speedtest"), example_bytes("speedtest", backend="ookla"), "bad_choice", "'ookla' is not one of iperf3, speedtest, http"),
     ("object for list", topic("sync"), example_bytes("sync", endpoints={"a": 1}), "wrong_type", "endpoints: expected a list"),

@@ -1,0 +1,57 @@
+"""What to do with one received message: store it, refuse it (dead-letter), or ignore it.
+
+Pure: the contract decides what is valid; this module only turns its answer into the
+lines to write. A bug here must cost one message, not the collector, so any exception is
+turned into a refusal with reason internal_error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent import contract
+
+INTERNAL_ERROR = "internal_error"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    county: str
+    school: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """Commands to schools share the topic tree; they are not ours to store."""
+
+    why: str
+
+
+def examine(topic: str, payload: bytes, received_ms: int) -> Accepted | Refused | Ignored:
+    try:
+        return _examine(topic, payload, received_ms)
+    except Exception as error:  # noqa: BLE001 - a bug refuses this one message, not the rest
+        return Refused(INTERNAL_ERROR, f"{type(error).__name__}: {error}"[:300])
+
+
+def _examine(topic: str, payload: bytes, received_ms: int) -> Accepted | Refused | Ignored:
+    if is_command(topic):
+        return Ignored("command topic")
+    verdict = contract.validate(topic, payload, received_ms)
+    if isinstance(verdict, contract.Rejection):
+        return Refused(verdict.reason, verdict.detail)
+    points = contract.to_points(verdict, received_ms=received_ms)
+    lines = tuple(point.to_line_protocol() for point in points)
+    return Accepted(verdict.county, verdict.school, lines)
+
+
+def is_command(topic: str) -> bool:
+    parts = topic.split("/")
+    return len(parts) == 5 and "/".join(parts[:2]) == contract.TOPIC_ROOT and parts[4] == contract.COMMAND

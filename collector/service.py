@@ -1,0 +1,371 @@
+"""The running collector: MQTT in, VictoriaMetrics out, nothing lost in between.
+
+paho's network thread only stamps each message and puts it in the inbox. One worker
+thread does everything else, in order: checks each message against the contract, adds
+its points to a batch, writes the batch, and only then acknowledges its messages.
+
+Why nothing is lost:
+- persistent session (clean_start=False and a session expiry): while the collector is
+  down or restarting, the broker keeps the messages for it, and resends the unacked ones;
+- an ack only after the store confirmed the write (SYNCHRONOUS writes, see store.py);
+- while the store is down the same batch is retried with a capped backoff, and the
+  Receive Maximum we announce (batch.max_messages) stops the broker from handing us more
+  unacked messages than that: memory stays bounded, the rest waits at the broker. (So the
+  inbox needs no size limit of its own; QoS 0 messages, which that limit does not cover
+  and which promise only "at most once", are dropped and counted once a batch is full.)
+
+Acks go back in the order the messages came, refused and ignored ones included, and a
+packet id is only acked on the connection it came in on.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from agent import contract
+from collector import intake
+from collector.batcher import Batch, BatchLimits, Delivery, Entry
+from collector.config import CollectorConfig, read_secret
+from collector.deadletter import DeadLetterFile, envelope, envelope_bytes
+from collector.metrics import Metrics
+from collector.presence import LastSeen, presence_lines
+from collector.store import Store, StoreError
+
+log = logging.getLogger("schoolnet.collector")
+
+SHUTDOWN_WRITE_S = 10.0
+"""On SIGTERM, how long to keep trying to write what we hold before leaving it unacked
+at the broker (which then delivers it again): well inside systemd's 90 s stop timeout."""
+FIRST_RETRY_S = 0.5
+
+
+def retry_delay(attempt: int, cap_s: float, first_s: float = FIRST_RETRY_S) -> float:
+    """Seconds before store retry number `attempt` (1, 2, ...): doubling, capped."""
+    return min(cap_s, first_s * 2 ** min(attempt - 1, 30))
+
+
+@dataclass(frozen=True)
+class Received:
+    topic: str
+    payload: bytes
+    received_ms: int
+    delivery: Delivery | None  # None for QoS 0: nothing to ack
+    retained: bool = False
+    """Sent because we subscribed (a stored status), not because the school spoke now."""
+
+
+@dataclass(frozen=True)
+class Connected:
+    session: int
+    session_present: bool
+
+
+class Collector:
+    def __init__(self, config: CollectorConfig, metrics: Metrics | None = None):
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self._inbox: queue.Queue = queue.Queue()
+        self._stopping = threading.Event()
+        self._session = 0
+        self._session_lock = threading.Lock()
+        self._limits = BatchLimits(config.batch.max_points, config.batch.max_messages, config.batch.max_wait_s)
+        self._filling = Batch(self._limits)
+        self._sealed: Batch | None = None
+        self._failed_attempts = 0
+        self._retry_at = 0.0
+        self._last_seen = LastSeen(config.presence.silent_after_s)
+        self._next_presence = time.monotonic() + config.presence.report_every_s
+        self._deadletters = DeadLetterFile(
+            config.deadletter.path, config.deadletter.max_bytes, config.deadletter.backups
+        )
+        self._store = self._make_store()
+        self._client = self._make_client()
+        self._worker = threading.Thread(target=self._work, name="collector-worker", daemon=True)
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        broker = self.config.broker
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = broker.session_expiry_s
+        properties.ReceiveMaximum = self.config.batch.max_messages
+        self._client.connect_async(
+            broker.host, broker.port, broker.keepalive_s, clean_start=False, properties=properties
+        )
+        log.info(
+            "collector %s: connecting to %s, shared group %r, writing to %s",
+            broker.client_id, broker.url, broker.group, self.config.store.url,
+        )
+        self._client.loop_start()
+        self._worker.start()
+
+    def stop(self) -> None:
+        """Asks the collector to finish: safe from a signal handler."""
+        self._stopping.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once the collector has finished (after stop())."""
+        self._worker.join(timeout)
+        return not self._worker.is_alive()
+
+    # -- connections ------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        broker = self.config.broker
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=broker.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if broker.tls:
+            client.tls_set(ca_certs=broker.ca_file, certfile=broker.cert_file, keyfile=broker.key_file)
+        if broker.username:
+            client.username_pw_set(broker.username, read_secret(broker.password).reveal())
+        client.reconnect_delay_set(1, 30)
+        client.enable_logger(logging.getLogger("schoolnet.collector.mqtt"))
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        return client
+
+    def _make_store(self) -> Store:
+        store = self.config.store
+        token = read_secret(store.token) if store.token else None
+        return Store(store.url, store.org, store.bucket, token, store.timeout_s)
+
+    @property
+    def subscription(self) -> str:
+        return f"$share/{self.config.broker.group}/{contract.SUBSCRIPTION}"
+
+    # paho's network thread runs the callbacks below; they must never raise.
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker %s refused the connection: %s", self.config.broker.url, reason_code)
+            return
+        with self._session_lock:
+            self._session += 1
+            session = self._session
+        self._inbox.put(Connected(session, flags.session_present))
+        self.metrics.set_connected(True)
+        # Retained statuses only for a new subscription, not again on every reconnect.
+        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+        client.subscribe(self.subscription, options=options)
+        log.info("connected to %s (session %s)", self.config.broker.url,
+                 "resumed" if flags.session_present else "new")
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        log.warning("cannot reach broker %s; retrying", self.config.broker.url)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self._session_lock:
+            self._session += 1  # packet ids of the lost connection mean nothing now
+        self.metrics.set_connected(False)
+        if not self._stopping.is_set():
+            log.warning("disconnected from %s: %s; reconnecting", self.config.broker.url, reason_code)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        refused = [code for code in reason_codes if code.is_failure]
+        for code in refused:
+            log.error("broker refused subscription %r: %s (check the broker ACL)", self.subscription, code)
+        self.metrics.set_subscribed(not refused)
+
+    def _on_message(self, client, userdata, message) -> None:
+        try:
+            self.metrics.received()
+            delivery = Delivery(message.mid, self._session) if message.qos > 0 else None
+            received = Received(_topic_of(message), message.payload, _now_ms(), delivery, bool(message.retain))
+            self._inbox.put(received)
+        except Exception:  # never let one message stop paho's network thread
+            log.exception("could not queue a received message")
+
+    # -- the worker -------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._step()
+            except Exception:
+                log.exception("collector worker: unexpected error; carrying on")
+                self._stopping.wait(1.0)
+        self._finish()
+
+    def _step(self) -> None:
+        self._take_in(self._seconds_to_next_job(time.monotonic()))
+        now = time.monotonic()
+        if self._sealed is None:
+            self._report_presence_if_due(now)
+            if self._filling.is_due(now):
+                self._seal()
+        if self._sealed is not None and now >= self._retry_at:
+            self._write_sealed()
+        self.metrics.set_pending(self._pending_count())
+
+    def _seconds_to_next_job(self, now: float) -> float:
+        waits = [1.0, self._next_presence - now]
+        if self._sealed is not None:
+            waits.append(self._retry_at - now)
+        else:
+            due = self._filling.seconds_until_due(now)
+            if due is not None:
+                waits.append(due)
+        return max(0.0, min(waits))
+
+    def _take_in(self, timeout: float) -> None:
+        """Waits up to `timeout` for the first item, then takes whatever else is there."""
+        try:
+            item = self._inbox.get(timeout=timeout) if timeout > 0 else self._inbox.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            self._take(item)
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _take(self, item: Received | Connected) -> None:
+        if isinstance(item, Connected):
+            self._forget_resent(item)
+            return
+        if item.delivery is None and self._sealed is not None and len(self._filling) >= self._limits.max_messages:
+            # Receive Maximum does not hold back QoS 0, and QoS 0 promises at most once:
+            # while the store is down, drop (and count) rather than grow without bound.
+            self.metrics.dropped()
+            return
+        try:
+            lines = self._examine(item)
+        except Exception as error:  # a bug must cost one message, not the collector
+            log.exception("internal error on a message from %r", item.topic[:200])
+            self._refuse(item, intake.INTERNAL_ERROR, f"{type(error).__name__}: {error}"[:300])
+            lines = ()
+        self._filling.add(Entry(lines, item.delivery), time.monotonic())
+
+    def _examine(self, item: Received) -> tuple[str, ...]:
+        outcome = intake.examine(item.topic, item.payload, item.received_ms)
+        if isinstance(outcome, intake.Accepted):
+            if not item.retained:
+                self._last_seen.heard(outcome.county, outcome.school, time.monotonic())
+            return outcome.lines
+        if isinstance(outcome, intake.Refused):
+            self._refuse(item, outcome.reason, outcome.detail)
+        else:
+            self.metrics.ignored()
+        return ()
+
+    def _refuse(self, item: Received, reason: str, detail: str) -> None:
+        record = envelope(reason, detail, item.topic, item.received_ms, item.payload)
+        log.warning("refused %r: %s: %r", item.topic[:200], reason, detail)
+        try:
+            self._deadletters.append(record)
+        except OSError as error:
+            log.error("cannot write dead-letter file %s: %s", self.config.deadletter.path, error)
+        self._client.publish(contract.deadletter_topic(reason), envelope_bytes(record), qos=1)
+        self.metrics.deadlettered(reason)
+
+    def _forget_resent(self, connected: Connected) -> None:
+        """A resumed session brings back every message we had not acked: drop our old
+        copies not yet written. A new session brings nothing back: keep and write them."""
+        if not connected.session_present:
+            return
+        dropped = self._filling.forget_sessions_before(connected.session)
+        if self._sealed is not None:
+            dropped += self._sealed.forget_sessions_before(connected.session)
+            if not len(self._sealed):
+                self._sealed = None
+        if dropped:
+            log.info("reconnected: %d unacked messages will come again from the broker", dropped)
+
+    def _report_presence_if_due(self, now: float) -> None:
+        if now < self._next_presence:
+            return
+        self._next_presence = now + self.config.presence.report_every_s
+        reports = self._last_seen.report(now)
+        if reports:
+            lines = presence_lines(reports, _now_ms(), self.config.broker.client_id)
+            self._filling.add(Entry(tuple(lines)), now)
+
+    def _seal(self) -> None:
+        self._sealed, self._filling = self._filling, Batch(self._limits)
+
+    def _write_sealed(self) -> bool:
+        """Writes the sealed batch, then acks its messages; on failure schedules a retry."""
+        batch = self._sealed
+        lines = batch.lines
+        if lines:
+            started = time.monotonic()
+            try:
+                self._store.write(lines)
+            except StoreError as error:
+                self._schedule_retry(error, len(lines))
+                return False
+            self.metrics.wrote(len(lines), time.monotonic() - started)
+        else:
+            self.metrics.nothing_to_write()
+        if self._failed_attempts:
+            log.info("store writes work again after %d failed attempts", self._failed_attempts)
+        self._failed_attempts = 0
+        self._deadletters.sync()
+        self._ack(batch)
+        self._sealed = None
+        return True
+
+    def _schedule_retry(self, error: StoreError, point_count: int) -> None:
+        self._failed_attempts += 1
+        delay = retry_delay(self._failed_attempts, self.config.store.retry_max_s)
+        self._retry_at = time.monotonic() + delay
+        self.metrics.store_failed(str(error))
+        log.warning(
+            "store write of %d points failed (attempt %d), retrying in %.1f s; messages stay "
+            "unacked at the broker: %s", point_count, self._failed_attempts, delay, error,
+        )
+
+    def _ack(self, batch: Batch) -> None:
+        with self._session_lock:
+            for delivery in batch.deliveries(self._session):
+                self._client.ack(delivery.mid, 1)
+
+    def _pending_count(self) -> int:
+        held = self._filling.message_count + (self._sealed.message_count if self._sealed else 0)
+        return held + self._inbox.qsize()
+
+    def _finish(self) -> None:
+        """SIGTERM: write and ack what we hold, then leave; the broker keeps the rest."""
+        self._take_in(0)
+        deadline = time.monotonic() + SHUTDOWN_WRITE_S
+        while (self._sealed is not None or len(self._filling)) and time.monotonic() < deadline:
+            if self._sealed is None:
+                self._seal()
+            if not self._write_sealed():
+                time.sleep(max(0.0, min(self._retry_at, deadline) - time.monotonic()))
+        left = self._pending_count()
+        if left:
+            log.warning("stopping with %d messages unacked; the broker will deliver them again", left)
+        self._deadletters.close()
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._store.close()
+        log.info("collector stopped")
+
+
+def _topic_of(message: mqtt.MQTTMessage) -> str:
+    try:
+        return message.topic
+    except UnicodeDecodeError:  # brokers refuse these, but a bad one would crash us here
+        return "(topic is not UTF-8)"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,97 @@
+"""Messages from schools reach VictoriaMetrics through real collectors and a real broker."""
+
+from __future__ import annotations
+
+import time
+
+from tests.collector.running import (
+    COUNTY,
+    InProcessCollector,
+    Publisher,
+    distinct_timestamps,
+    healthz,
+    samples_by_series,
+    school_id,
+    scrape,
+    traffic,
+    write_config,
+)
+
+SCHOOLS, PER_SCHOOL = 20, 50
+CPU = 'schoolnet_health_cpu_pct{county="hx"}'
+
+
+def test_thousand_messages_from_twenty_schools_arrive_with_labels_and_values(tmp_path, mosquitto, victoria_metrics):
+    start_ms = int(time.time() * 1000) - 60_000
+    config = write_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-flow")
+    with InProcessCollector(config) as running:
+        publisher = Publisher(mosquitto.port)
+        publisher.publish(traffic(SCHOOLS, PER_SCHOOL, start_ms))
+        publisher.close()
+        victoria_metrics.wait_for(lambda: distinct_timestamps(victoria_metrics, CPU) == SCHOOLS * PER_SCHOOL)
+        metrics = victoria_metrics.wait_for(lambda: _settled(running.port))
+        status = healthz(running.port)
+
+    series = samples_by_series(victoria_metrics, CPU)
+    assert sorted(series) == [
+        (("__name__", "schoolnet_health_cpu_pct"), ("agent_version", "0.1.0"), ("county", COUNTY),
+         ("school", school_id(n)))
+        for n in range(SCHOOLS)
+    ]  # fmt: skip
+    for by_ts in series.values():
+        assert by_ts == {start_ms + i: {float(i % 100)} for i in range(PER_SCHOOL)}
+    (uptime,) = samples_by_series(victoria_metrics, 'schoolnet_health_uptime_s{school="hx-school-07"}').values()
+    assert uptime[start_ms + 3] == {864000.0}
+
+    assert metrics["schoolnet_collector_received_total"] == SCHOOLS * PER_SCHOOL
+    health_points = SCHOOLS * PER_SCHOOL  # one point per health message
+    assert metrics["schoolnet_collector_written_points_total"] >= health_points
+    assert metrics["schoolnet_collector_store_errors_total"] == 0
+    assert metrics["schoolnet_collector_broker_connected"] == 1
+    assert metrics['schoolnet_collector_batch_seconds_bucket{le="+Inf"}'] == metrics[
+        "schoolnet_collector_batch_seconds_count"
+    ]
+    assert metrics["schoolnet_collector_batch_seconds_count"] >= 1
+    assert not [name for name in metrics if "deadlettered_total{" in name]
+    assert status == (200, "ok\n")
+
+
+def _settled(port: int) -> dict | None:
+    """The collector's metrics once everything received is written and acked."""
+    metrics = scrape(port)
+    return metrics if metrics.get("schoolnet_collector_pending_messages") == 0 else None
+
+
+def test_two_collectors_in_one_group_split_the_stream(tmp_path, mosquitto, victoria_metrics):
+    start_ms = int(time.time() * 1000) - 60_000
+    configs = [write_config(tmp_path, mosquitto.port, victoria_metrics.url, f"c-share-{n}") for n in (1, 2)]
+    with InProcessCollector(configs[0]) as first, InProcessCollector(configs[1]) as second:
+        publisher = Publisher(mosquitto.port)
+        publisher.publish(traffic(SCHOOLS, PER_SCHOOL, start_ms))
+        publisher.close()
+        victoria_metrics.wait_for(lambda: distinct_timestamps(victoria_metrics, CPU) == SCHOOLS * PER_SCHOOL)
+        counts = [victoria_metrics.wait_for(lambda c=c: _settled(c.port)) for c in (first, second)]
+
+    received = [m["schoolnet_collector_received_total"] for m in counts]
+    written = [m["schoolnet_collector_written_points_total"] for m in counts]
+    assert sum(received) == SCHOOLS * PER_SCHOOL
+    assert all(r > 0 for r in received), received
+    assert all(w > 0 for w in written), written
+
+
+def test_healthz_follows_the_broker(tmp_path, mosquitto, victoria_metrics):
+    config = write_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-health")
+    with InProcessCollector(config) as running:
+        victoria_metrics.wait_for(lambda: healthz(running.port) == (200, "ok\n"))
+        mosquitto.stop()
+        status, reason = victoria_metrics.wait_for(lambda: _unhealthy(running.port))
+        assert (status, reason) == (503, "broker not connected / 未连接消息服务器\n")
+        assert scrape(running.port)["schoolnet_collector_broker_connected"] == 0
+        mosquitto.start()
+        victoria_metrics.wait_for(lambda: healthz(running.port) == (200, "ok\n"), timeout=40)
+        assert scrape(running.port)["schoolnet_collector_broker_connected"] == 1
+
+
+def _unhealthy(port: int):
+    status = healthz(port)
+    return status if status[0] != 200 else None
