@@ -1,0 +1,1 @@
+"""Grafana boards as code: `python -m dashboards.generate` writes dashboards/json/."""

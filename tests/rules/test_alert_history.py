@@ -1,0 +1,121 @@
+"""The alert rules with their production `for:` durations, over six hours of history.
+
+vmalert's replay mode (-replay.timeFrom/-replay.timeTo) evaluates the rules minute by
+minute over stored data and writes what would have fired as ALERTS series, so no test
+waits for a `for:`. It covers what the live scenario does not: broadband reported down,
+a spool backlog, a spool dropping data, an agent that hangs without a last will (only the
+collector's presence report knows), and a county outage at production timing, which must
+fire well before the per-school alerts it inhibits.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import time
+from datetime import datetime, timezone
+
+import pytest
+import yaml
+
+from collector.presence import SchoolPresence, presence_lines
+from tests.harness.requirements import require_binary
+from tests.harness.servers import ServerError, VictoriaMetrics, Vmalert, http_request
+from tests.rules import deploy_copies
+from tests.rules.scenario import Agents, Minutes, SchoolPlan, direct_to_store
+
+pytestmark = pytest.mark.servers
+
+HISTORY_MIN = 360
+SILENT_AFTER_MIN = 3  # the collector's 180 s
+
+PLANS = (
+    SchoolPlan("rp", "rp-line-xx", broadband_down=Minutes(-200, -150)),
+    SchoolPlan("rp", "rp-spool-xx", spool_backlog=Minutes(-240, -200)),
+    SchoolPlan("rp", "rp-drop-xx", spool_dropping=Minutes(-100, -99)),
+    SchoolPlan("rp", "rp-quiet-xx", hangs_from=-93),
+    *(SchoolPlan("cy", f"cy-{n}", offline_from=-60) for n in range(1, 5)),
+    SchoolPlan("cy", "cy-5"),
+)
+EXPECTED_FIRST_FIRING = {
+    ("BroadbandDown", "rp-line-xx"): -200 + 5,
+    ("SpoolBacklog", "rp-spool-xx"): -240 + 15,
+    ("SpoolDropping", "rp-drop-xx"): -99,
+    ("AgentOffline", "rp-quiet-xx"): -90 + 10,  # silent 3 minutes after its last report
+    **{("AgentOffline", f"cy-{n}"): -60 + 10 for n in range(1, 5)},
+    ("CountyOutage", ""): -60 + 2,  # 4 of 5 schools: 80 %
+}
+
+
+def presence_reports(plan: SchoolPlan, agents: Agents) -> list[str]:
+    """What the collector writes about the school each minute (collector/presence.py)."""
+    last_heard = min(plan.offline_from, plan.hangs_from)
+    lines = []
+    for minute in range(-HISTORY_MIN, 0):
+        age_min = max(0.0, minute - last_heard) if last_heard < math.inf else 0.0
+        report = SchoolPresence(plan.county, plan.school, age_min > SILENT_AFTER_MIN, age_min * 60)
+        lines += presence_lines([report], agents.ts_ms(minute), collector="c1")
+    return lines
+
+
+def replay(vm: VictoriaMetrics, rules: dict, path, start_s: float, end_s: float) -> None:
+    path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    argv = [
+        Vmalert.binary, f"-rule={path}", f"-datasource.url={vm.url}", f"-remoteWrite.url={vm.url}",
+        f"-replay.timeFrom={_rfc3339(start_s)}", f"-replay.timeTo={_rfc3339(end_s)}",
+        "-replay.disableProgressBar", "-replay.rulesDelay=0s", "-evaluationInterval=1m",
+        "-datasource.queryStep=1m", "-remoteWrite.flushInterval=100ms", "-loggerLevel=ERROR",
+    ]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    vm.flush()
+
+
+def _rfc3339(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture(scope="module")
+def fired(tmp_path_factory) -> dict[tuple[str, str], list[float]]:
+    """(alertname, school) -> the scenario minutes at which it was firing."""
+    require_binary(Vmalert.binary)
+    require_binary(VictoriaMetrics.binary)
+    workdir = tmp_path_factory.mktemp("history")
+    with VictoriaMetrics(workdir / "vm") as vm:
+        agents = Agents(PLANS, direct_to_store(vm.url), start_ms=int(time.time() // 60 * 60_000))
+        agents.backfill(history_min=HISTORY_MIN)
+        presence = [line for plan in PLANS for line in presence_reports(plan, agents)]
+        status, body = http_request(f"{vm.url}/write?precision=ms", data="\n".join(presence).encode())
+        if status != 204:
+            raise ServerError(f"writing presence -> HTTP {status}: {body[:300]!r}")
+        vm.flush()
+        start_s, end_s = agents.ts_ms(-HISTORY_MIN + 10) / 1000, agents.ts_ms(0) / 1000
+        passes = deploy_copies.replay_passes(sorted(deploy_copies.RULES_DIR.glob("*.yml")))
+        for index, rules in enumerate(passes):
+            replay(vm, rules, workdir / f"pass-{index}.yml", start_s, end_s)
+        firing: dict[tuple[str, str], list[float]] = {}
+        for row in vm.export('ALERTS{alertstate="firing"}'):
+            key = (row["metric"]["alertname"], row["metric"].get("school", ""))
+            firing.setdefault(key, []).extend((ts - agents.start_ms) / 60_000 for ts in row["timestamps"])
+        return {key: sorted(minutes) for key, minutes in firing.items()}
+
+
+def test_exactly_the_expected_alerts_fired(fired):
+    assert set(fired) == set(EXPECTED_FIRST_FIRING)
+
+
+@pytest.mark.parametrize(("alert", "minute"), sorted(EXPECTED_FIRST_FIRING.items()), ids=str)
+def test_each_alert_fires_after_its_for_duration(fired, alert, minute):
+    assert minute <= fired[alert][0] < minute + 1.5, fired[alert][:3]
+
+
+def test_alerts_resolve_when_the_fault_ends(fired):
+    assert fired[("BroadbandDown", "rp-line-xx")][-1] < -149
+    assert fired[("SpoolBacklog", "rp-spool-xx")][-1] < -199
+    assert fired[("SpoolDropping", "rp-drop-xx")][-1] < -38, "an increase leaves the 1 h window"
+
+
+def test_county_outage_fires_minutes_before_the_school_alerts_it_inhibits(fired):
+    outage = fired[("CountyOutage", "")][0]
+    schools = min(fired[("AgentOffline", f"cy-{n}")][0] for n in range(1, 5))
+    assert schools - outage >= 5

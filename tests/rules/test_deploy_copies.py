@@ -1,0 +1,88 @@
+"""The test copies of the deploy files change timings and receivers, nothing else."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.rules import deploy_copies
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("5m", 300), ("4h", 14400), ("1h30m", 5400), ("500ms", 0.5), ("1d", 86400)],
+)
+def test_duration_seconds(text, seconds):
+    assert deploy_copies.duration_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5", "5 m", "m5", "1.5m", "5m+"])
+def test_duration_seconds_refuses_what_prometheus_would(text):
+    with pytest.raises(ValueError, match="duration"):
+        deploy_copies.duration_seconds(text)
+
+
+def test_scaled_turns_minutes_into_seconds():
+    assert deploy_copies.scaled("10m", 2) == "20000ms"
+    assert deploy_copies.scaled("30s", 1) == "500ms"
+    assert deploy_copies.scaled("4h", 1) == "240000ms"
+
+
+def test_only_for_lines_are_shortened():
+    text = "      - alert: X\n        expr: avg_over_time(m[10m]) > 0 # for: 10m\n        for: 10m\n"
+    assert deploy_copies.rules_with_short_for(text, 2) == (
+        "      - alert: X\n        expr: avg_over_time(m[10m]) > 0 # for: 10m\n        for: 20000ms\n"
+    )
+
+
+DEPLOY = {
+    "global": {"smtp_from": "a@example.edu.cn"},
+    "templates": ["templates/*.tmpl"],
+    "route": {
+        "receiver": "central",
+        "group_wait": "30s",
+        "routes": [
+            {"matchers": ['county="hx"'], "receiver": "hx-it", "routes": None},
+            {"matchers": ['county = "ly"'], "receiver": "ly-it"},
+        ],
+    },
+    "inhibit_rules": [{"source_matchers": ['alertname="CountyOutage"'], "equal": ["county"]}],
+    "receivers": [
+        {"name": "hx-it", "email_configs": [{"to": "it@hx"}], "wechat_configs": [{"api_secret": "<S>"}]},
+        {"name": "ly-it", "webhook_configs": [{"url": "http://bridge/ly"}]},
+        {"name": "central", "email_configs": [{"to": "c@x"}]},
+    ],
+}
+
+
+def deploy_with_shared_children() -> dict:
+    """Like the deploy file, whose counties share their severity routes (a YAML anchor)."""
+    shared = [{"matchers": ['severity="critical"'], "group_wait": "10s", "repeat_interval": "1h"}]
+    config = {**DEPLOY, "route": {**DEPLOY["route"], "routes": [dict(r) for r in DEPLOY["route"]["routes"]]}}
+    for route in config["route"]["routes"]:
+        route["routes"] = shared
+    return config
+
+
+def test_county_routes_reads_the_matchers():
+    assert deploy_copies.county_routes(DEPLOY) == {"hx": "hx-it", "ly": "ly-it"}
+
+
+def test_test_copy_sends_every_receiver_to_its_own_webhook():
+    copy = deploy_copies.alertmanager_for_test(deploy_with_shared_children(), lambda n: f"http://test/{n}", 1)
+    assert copy["receivers"] == [
+        {"name": name, "webhook_configs": [{"url": f"http://test/{name}", "send_resolved": True}]}
+        for name in ("hx-it", "ly-it", "central")
+    ]
+    assert copy["inhibit_rules"] == DEPLOY["inhibit_rules"]
+    assert copy["global"] == DEPLOY["global"]
+    assert copy["templates"] == [str(deploy_copies.ALERTMANAGER_DIR / "templates/*.tmpl")]
+
+
+def test_test_copy_shortens_each_shared_child_route_once():
+    deploy = deploy_with_shared_children()
+    copy = deploy_copies.alertmanager_for_test(deploy, lambda n: n, 1)
+    assert copy["route"]["group_wait"] == "500ms"
+    for route in copy["route"]["routes"]:
+        assert route["routes"] == [{"matchers": ['severity="critical"'], "group_wait": "167ms",
+                                    "repeat_interval": "60000ms"}]
+    assert deploy["route"]["routes"][0]["routes"][0]["group_wait"] == "10s", "the deploy config is left alone"

@@ -1,0 +1,358 @@
+"""The scenario end to end, on real servers: six schools' reports -> VictoriaMetrics ->
+vmalert running deploy/rules -> Alertmanager running deploy/alertmanager's routing ->
+one webhook per county; then every board's queries against the same VictoriaMetrics.
+
+Counties are the first two county routes of the deploy Alertmanager config (A, B).
+Expected before the outage (scenario.six_schools):
+  A: EgressBelowTarget dongcun (median 60 Mbps), ClassroomDeviceDown nanhe (c7-1 projector,
+     school hours), SyncClassroomNotReady xishan (endpoint off, session in 10 minutes).
+  B: AgentOffline hekou, SyncPathDegraded shiqiao (poor path during its session; the agent
+     says not ready, but the path alone is to blame, so not SyncClassroomNotReady too).
+  Nothing for beiling's projector: it died after school hours.
+Then all of B goes down: CountyOutage at B's receiver, and the AgentOffline alerts of
+beiling and shiqiao are inhibited, never sent; A carries on untouched.
+
+Timing: the rules' `for:` run at 2 s per production minute and Alertmanager's timings at
+1 s per minute (deploy_copies.py); vmalert evaluates every 2 s.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import pytest
+import yaml
+
+from tests.dashboards import panels
+from tests.harness.requirements import require_binary
+from tests.harness.servers import (
+    Alertmanager,
+    VictoriaMetrics,
+    Vmalert,
+    WebhookReceiver,
+    http_json,
+    wait_until,
+)
+from tests.rules import deploy_copies
+from tests.rules.scenario import Agents, LiveReporting, direct_to_store, six_schools
+
+pytestmark = pytest.mark.servers
+
+FOR_SECONDS_PER_MINUTE = 2
+ALERTMANAGER_SECONDS_PER_MINUTE = 1
+EVALUATION_INTERVAL = "2s"
+ALERTS_TIMEOUT_S = 90
+
+
+@dataclass
+class Stack:
+    vm: VictoriaMetrics
+    vmalert: Vmalert
+    alertmanager: Alertmanager
+    webhooks: WebhookReceiver
+    agents: Agents
+    county_a: str
+    county_b: str
+    receiver: dict  # county -> receiver name (the webhook path)
+
+    def school(self, county: str, name: str) -> str:
+        return f"{county}-{name}"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    for binary in (VictoriaMetrics.binary, Vmalert.binary, Alertmanager.binary):
+        require_binary(binary)
+    deploy_config = deploy_copies.load_alertmanager_config()
+    receiver = deploy_copies.county_routes(deploy_config)
+    county_a, county_b = list(receiver)[:2]
+    workdir = tmp_path_factory.mktemp("scenario")
+    with ExitStack() as servers:
+        vm = servers.enter_context(VictoriaMetrics(workdir / "vm"))
+        agents = Agents(six_schools(county_a, county_b), direct_to_store(vm.url))
+        agents.backfill()
+        vm.flush()
+        webhooks = servers.enter_context(WebhookReceiver())
+        test_config = deploy_copies.alertmanager_for_test(deploy_config, webhooks.url_for,
+                                                          ALERTMANAGER_SECONDS_PER_MINUTE)
+        alertmanager = servers.enter_context(
+            Alertmanager(yaml.safe_dump(test_config, allow_unicode=True), workdir / "alertmanager")
+        )
+        rules = deploy_copies.write_rule_copies(workdir / "rules", FOR_SECONDS_PER_MINUTE)
+        vmalert = servers.enter_context(
+            Vmalert(rules, vm.url, alertmanager.url, evaluation_interval=EVALUATION_INTERVAL,
+                    workdir=workdir / "vmalert")
+        )
+        live = LiveReporting(agents)
+        live.start()
+        servers.callback(live.stop)
+        yield Stack(vm, vmalert, alertmanager, webhooks, agents, county_a, county_b, receiver)
+
+
+def firing_sent(stack: Stack, county: str) -> set[tuple[str, str]]:
+    """(alertname, school) of every alert sent firing to the county's receiver."""
+    path = "/" + stack.receiver[county]
+    return {
+        (alert["labels"]["alertname"], alert["labels"].get("school", ""))
+        for notification in list(stack.webhooks.received)
+        if notification.path == path
+        for alert in notification.alerts
+        if alert["status"] == "firing"
+    }
+
+
+def held_by_vmalert(stack: Stack) -> set[tuple[str, str, str]]:
+    """(alertname, school, state) of every alert vmalert holds, pending or firing."""
+    return {(a["labels"]["alertname"], a["labels"].get("school", ""), a["state"]) for a in stack.vmalert.alerts()}
+
+
+def expected_before_outage(stack: Stack) -> dict[str, set[tuple[str, str]]]:
+    a, b = stack.county_a, stack.county_b
+    return {
+        a: {("EgressBelowTarget", f"{a}-dongcun-xx"), ("ClassroomDeviceDown", f"{a}-nanhe-zx"),
+            ("SyncClassroomNotReady", f"{a}-xishan-xx")},
+        b: {("AgentOffline", f"{b}-hekou-zx"), ("SyncPathDegraded", f"{b}-shiqiao-xx")},
+    }
+
+
+@pytest.fixture(scope="module")
+def before_outage(stack):
+    """Waits until both counties were told of their alerts (and vmalert holds no other)."""
+    expected = expected_before_outage(stack)
+    wanted = {(name, school, "firing") for alerts in expected.values() for name, school in alerts}
+    wait_until(lambda: held_by_vmalert(stack) >= wanted, timeout=ALERTS_TIMEOUT_S,
+               what=f"vmalert firing {sorted(wanted)}; holds {sorted(held_by_vmalert(stack))}")
+    wait_until(lambda: all(firing_sent(stack, county) >= alerts for county, alerts in expected.items()),
+               timeout=ALERTS_TIMEOUT_S, what="the notifications of both counties")
+    # The boards count ALERTS series, which vmalert writes to VictoriaMetrics on its own
+    # schedule: wait until the last alert to fire is stored too.
+    stored = {county: len(alerts) for county, alerts in expected.items()}
+    wait_until(lambda: firing_stored(stack) == stored, timeout=30, what=f"ALERTS firing {stored} stored")
+    return expected
+
+
+def firing_stored(stack: Stack) -> dict[str, int]:
+    result = stack.vm.query('count by (county) (last_over_time(ALERTS{alertstate="firing"}[1m]))')
+    return {series["metric"]["county"]: int(series["value"][1]) for series in result}
+
+
+def test_each_county_is_told_exactly_its_alerts(stack, before_outage):
+    for county, alerts in before_outage.items():
+        assert firing_sent(stack, county) == alerts, county
+    held = {(name, school) for name, school, _ in held_by_vmalert(stack)}
+    assert held == set().union(*before_outage.values()), "vmalert holds an alert nobody expected"
+    assert not [n for n in stack.webhooks.received if n.path == "/central-it"]
+
+
+def test_no_alert_for_a_device_switched_off_at_night(stack, before_outage):
+    beiling = f"{stack.county_b}-beiling-xx"
+    night = stack.vm.query(f'schoolnet_classrooms_device_up{{school="{beiling}",classroom="c7-1",device="projector"}}')
+    assert [float(series["value"][1]) for series in night] == [0.0], "the scenario must have the dead projector"
+    assert not [alert for alert in held_by_vmalert(stack) if alert[1] == beiling]
+
+
+def test_alerts_carry_labels_and_zh_cn_texts(stack, before_outage):
+    alerts = [alert for n in stack.webhooks.received for alert in n.alerts if alert["status"] == "firing"]
+    for alert in alerts:
+        labels, annotations = alert["labels"], alert["annotations"]
+        assert labels["severity"] in ("critical", "warning", "info"), labels
+        assert labels["county"] in (stack.county_a, stack.county_b), labels
+        if labels["alertname"] != "CountyOutage":
+            assert labels["school"].startswith(labels["county"] + "-"), labels
+        for key in ("summary", "description", "runbook"):
+            assert re.search(r"[\u4e00-\u9fff]", annotations[key]), (key, annotations)
+            assert "<no value>" not in annotations[key] and "{{" not in annotations[key], annotations[key]
+    egress = next(a for a in alerts if a["labels"]["alertname"] == "EgressBelowTarget")
+    assert "60.0 Mbps" in egress["annotations"]["description"]
+    assert "低于目标 100 Mbps" in egress["annotations"]["description"]
+    path = next(a for a in alerts if a["labels"]["alertname"] == "SyncPathDegraded")
+    assert "RTT 220 ms" in path["annotations"]["description"] and "MOS 3.1" in path["annotations"]["description"]
+    not_ready = next(a for a in alerts if a["labels"]["alertname"] == "SyncClassroomNotReady")
+    assert "可达" in not_ready["annotations"]["description"] and "在线 0/1" in not_ready["annotations"]["description"]
+
+
+# -- the boards, against the same data -------------------------------------------------------------
+
+
+def board_variables(stack: Stack) -> dict[str, dict[str, str]]:
+    """The $county/$school each board is looked at with: a school where its panels show
+    something worth asserting."""
+    a = stack.county_a
+    return {
+        "schoolnet-county": {"county": a},
+        "schoolnet-school": {"county": a, "school": f"{a}-xishan-xx"},
+        "schoolnet-classrooms": {"county": a, "school": f"{a}-nanhe-zx"},
+        "schoolnet-sync": {"county": a, "school": f"{a}-xishan-xx"},
+    }
+
+
+ALL_QUERIES = [query for board in panels.boards().values() for query in panels.panel_queries(board)]
+
+
+def run_panel_query(stack: Stack, query: panels.PanelQuery, variables: dict[str, str]) -> list[float]:
+    """Every value the panel would show: the instant values, or each point of the range."""
+    expr = panels.substitute(query.expr, variables)
+    if query.instant:
+        return [float(series["value"][1]) for series in stack.vm.query(expr)]
+    seconds = deploy_copies.duration_seconds(query.time_from or "24h")
+    end = time.time()
+    answer = http_json(f"{stack.vm.url}/api/v1/query_range", {
+        "query": expr, "start": f"{end - seconds:.0f}", "end": f"{end:.0f}", "step": f"{max(seconds / 300, 30):.0f}",
+        "nocache": "1",
+    })
+    return [float(value) for series in answer["data"]["result"] for _, value in series["values"]]
+
+
+@pytest.mark.parametrize("query", ALL_QUERIES, ids=str)
+def test_every_panel_returns_data_in_its_range(stack, before_outage, query):
+    values = run_panel_query(stack, query, board_variables(stack)[query.board])
+    assert values, f"{query}: no data for {query.expr}"
+    finite = [value for value in values if not math.isnan(value)]
+    assert finite, f"{query}: only NaN"
+    assert all(query.low <= value <= query.high for value in finite), (query.low, query.high, finite[:10])
+
+
+def panel_values(stack: Stack, board: str, title: str, variables: dict[str, str], ref: str = "A") -> dict:
+    """{legend labels: value} of one panel query (instant)."""
+    query = next(q for q in ALL_QUERIES if q.board == board and q.panel == title and q.ref == ref)
+    result = stack.vm.query(panels.substitute(query.expr, variables))
+    return {frozenset(series["metric"].items()): float(series["value"][1]) for series in result}
+
+
+def single(values: dict) -> float:
+    assert len(values) == 1, values
+    return next(iter(values.values()))
+
+
+@pytest.mark.parametrize(
+    ("county", "title", "expected"),
+    [
+        ("a", "宽带接入率 Broadband access", 1.0),
+        ("b", "宽带接入率 Broadband access", 2 / 3),  # hekou offline
+        ("a", "出口带宽达标率 Egress ≥ 100 Mbps", 2 / 3),  # dongcun 60 Mbps
+        ("b", "出口带宽达标率 Egress ≥ 100 Mbps", 1.0),
+        ("a", "多媒体教学设备班级普及率 Multimedia classes", 5 / 6),  # nanhe: 1 of 2 classes
+        ("b", "多媒体教学设备班级普及率 Multimedia classes", 1.0),  # beiling's projector died out of hours
+        ("a", "乡村学校同步课堂覆盖率 Rural synchronous classrooms", 0.5),  # dongcun: no session
+        ("b", "乡村学校同步课堂覆盖率 Rural synchronous classrooms", 2 / 3),  # shiqiao: poor path
+        ("a", "出口带宽最低学校 Slowest school egress", 60.0),
+        ("a", "监测代理在线率 Agents online", 1.0),
+        ("b", "监测代理在线率 Agents online", 2 / 3),
+        ("a", "学校数 Schools", 3),
+        ("a", "当前告警 Alerts firing", 3),
+        ("b", "当前告警 Alerts firing", 2),
+    ],
+)
+def test_county_board_shows_the_scenario(stack, before_outage, county, title, expected):
+    variables = {"county": stack.county_a if county == "a" else stack.county_b}
+    assert single(panel_values(stack, "schoolnet-county", title, variables)) == pytest.approx(expected, abs=1e-6)
+
+
+def test_county_table_passes_and_fails_each_school(stack, before_outage):
+    a = stack.county_a
+    title = "各校达标情况 Schools against the targets"
+
+    def by_school(ref: str) -> dict[str, float]:
+        values = panel_values(stack, "schoolnet-county", title, {"county": a}, ref)
+        return {dict(labels)["school"]: value for labels, value in values.items()}
+
+    assert by_school("D") == {f"{a}-dongcun-xx": 0, f"{a}-nanhe-zx": 1, f"{a}-xishan-xx": 1}
+    assert by_school("C") == {f"{a}-dongcun-xx": 60, f"{a}-nanhe-zx": 150, f"{a}-xishan-xx": 190}
+    assert by_school("E") == {f"{a}-dongcun-xx": 1, f"{a}-nanhe-zx": 0.5, f"{a}-xishan-xx": 1}
+    assert by_school("F") == {f"{a}-xishan-xx": 1}, "only xishan has had a session"
+
+
+def test_school_board_shows_the_scenario(stack, before_outage):
+    variables = board_variables(stack)["schoolnet-school"]
+    board = "schoolnet-school"
+    assert single(panel_values(stack, board, "1 小时可用率 Availability 1h", variables)) == 1.0
+    # Down 30 of the 120 history minutes; the live minutes since add a few "up" samples.
+    assert single(panel_values(stack, board, "24 小时可用率 Availability 24h", variables)) == pytest.approx(0.75, abs=0.02)
+    assert single(panel_values(stack, board, "出口带宽中位数 Egress median (7d)", variables)) == 190
+    assert single(panel_values(stack, board, "当前宽带 Broadband now", variables)) == 1
+
+
+def test_classrooms_board_shows_the_scenario(stack, before_outage):
+    variables = board_variables(stack)["schoolnet-classrooms"]
+    board = "schoolnet-classrooms"
+    grid = panel_values(stack, board, "各班就绪 Classes", variables)
+    assert {dict(labels)["classroom"]: value for labels, value in grid.items()} == {"c7-1": 0, "c7-2": 1}
+    assert single(panel_values(stack, board, "当前班级就绪率 Classes ready now", variables)) == 0.5
+    assert single(panel_values(stack, board, "7 天班级就绪率 Classes ready (7d)", variables)) == 0.5
+    lamps = panel_values(stack, board, "投影仪灯泡时数 Projector lamp hours", variables)
+    assert {dict(labels)["classroom"]: value for labels, value in lamps.items()} == {"c7-2": 2100}
+
+
+def test_sync_board_shows_the_scenario(stack, before_outage):
+    variables = board_variables(stack)["schoolnet-sync"]
+    board = "schoolnet-sync"
+    assert single(panel_values(stack, board, "7 天可用率 Availability (7d)", variables)) == 1.0
+    assert single(panel_values(stack, board, "7 天排课分钟 Session minutes (7d)", variables)) == 40
+    assert single(panel_values(stack, board, "最近一节课 Latest session", variables)) == 1
+    assert single(panel_values(stack, board, "当前就绪 Ready now", variables)) == 0
+
+
+def test_template_variables_list_the_counties_and_schools(stack, before_outage):
+    a, b = stack.county_a, stack.county_b
+    for board in panels.boards().values():
+        for variable in board["templating"]["list"]:
+            expr = panels.substitute(variable["query"]["query"], {"county": a})
+            metric, label = re.fullmatch(r"label_values\((.+), (\w+)\)", expr).groups()
+            answer = http_json(f"{stack.vm.url}/api/v1/label/{label}/values", {"match[]": metric})
+            expected = [a, b] if label == "county" else [f"{a}-dongcun-xx", f"{a}-nanhe-zx", f"{a}-xishan-xx"]
+            assert answer["data"] == sorted(expected), (board["uid"], variable["name"])
+
+
+# -- the whole of county B goes down -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def county_b_down(stack, before_outage):
+    b = stack.county_b
+    gone = stack.agents.go_offline(b)
+    assert sorted(gone) == [f"{b}-beiling-xx", f"{b}-shiqiao-xx"]
+    wait_until(lambda: ("CountyOutage", "") in firing_sent(stack, b), timeout=ALERTS_TIMEOUT_S,
+               what="CountyOutage at county B's receiver")
+    inhibited = {("AgentOffline", school) for school in gone}
+    wait_until(lambda: inhibited <= suppressed_in_alertmanager(stack), timeout=ALERTS_TIMEOUT_S,
+               what=f"Alertmanager holding {sorted(inhibited)} as inhibited")
+    # One more group interval: had the inhibition failed, they would be sent by now.
+    time.sleep(group_interval_s() + 2)
+    return inhibited
+
+
+def group_interval_s() -> float:
+    """Alertmanager's group_interval in the test copy of the deploy config."""
+    deployed = deploy_copies.load_alertmanager_config()["route"]["group_interval"]
+    return deploy_copies.duration_seconds(deployed) / 60 * ALERTMANAGER_SECONDS_PER_MINUTE
+
+
+def suppressed_in_alertmanager(stack: Stack) -> set[tuple[str, str]]:
+    return {
+        (alert["labels"]["alertname"], alert["labels"].get("school", ""))
+        for alert in stack.alertmanager.alerts()
+        if alert["status"]["state"] == "suppressed" and alert["status"]["inhibitedBy"]
+    }
+
+
+def test_county_outage_pages_county_b_once(stack, before_outage, county_b_down):
+    b = stack.county_b
+    assert firing_sent(stack, b) == before_outage[b] | {("CountyOutage", "")}
+    outage = next(
+        alert for n in stack.webhooks.received for alert in n.alerts if alert["labels"]["alertname"] == "CountyOutage"
+    )
+    assert outage["labels"]["county"] == b and outage["labels"]["severity"] == "critical"
+    assert "有 3 所学校" in outage["annotations"]["description"]
+
+
+def test_county_outage_inhibits_only_its_own_county(stack, before_outage, county_b_down):
+    a = stack.county_a
+    assert firing_sent(stack, a) == before_outage[a]
+    suppressed = suppressed_in_alertmanager(stack)
+    assert county_b_down <= suppressed
+    assert not [school for _, school in suppressed if school.startswith(a + "-")]
+    assert not [n for n in stack.webhooks.received if n.path == "/central-it"]
