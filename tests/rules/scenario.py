@@ -6,7 +6,8 @@ the wire contract. Agents plays the plans: it backfills HISTORY_MIN minutes (and
 of speed tests) at once, then reports live at the agents' own intervals.
 
 Where messages go is one function, `deliver`: a list of Delivery (topic, payload, the time
-it is received). `direct_to_store` validates and writes them into VictoriaMetrics as the
+it is received). `through_collector` publishes them to mosquitto and waits for the real collector;
+`direct_to_store` (replaying long histories fast) validates and writes them into VictoriaMetrics as the
 collector would; a function that publishes them to mosquitto in front of the real
 collector can replace it without touching anything else here.
 """
@@ -289,6 +290,30 @@ def direct_to_store(store_url: str, batch_points: int = 5000) -> Deliver:
             write_api = client.write_api(write_options=SYNCHRONOUS)
             for start in range(0, len(points), batch_points):
                 write_api.write(bucket="schoolnet", record=points[start : start + batch_points])
+
+    return deliver
+
+
+def through_collector(publisher, metrics_port: int, timeout_s: float = 120) -> Deliver:
+    """Publishes each message to the broker as the agents do (QoS 1), then waits until the
+    collector has received, written and acked every one of them (its /metrics counters).
+    `publisher` is tests.collector.running.Publisher; deliveries are serialised by a lock,
+    because the live reporter and the test thread both deliver."""
+    from tests.collector.running import scrape
+    from tests.harness.servers import wait_until
+
+    lock = threading.Lock()
+
+    def drained(expected: float) -> bool:
+        counters = scrape(metrics_port)
+        received = counters.get("schoolnet_collector_received_total", 0)
+        return received >= expected and counters.get("schoolnet_collector_pending_messages", 1) == 0
+
+    def deliver(deliveries: Sequence[Delivery]) -> None:
+        with lock:
+            expected = scrape(metrics_port).get("schoolnet_collector_received_total", 0) + len(deliveries)
+            publisher.publish([(delivery.topic, delivery.payload) for delivery in deliveries])
+            wait_until(lambda: drained(expected), timeout_s, what="the collector to store the scenario's messages")
 
     return deliver
 

@@ -1,4 +1,5 @@
-"""The scenario end to end, on real servers: six schools' reports -> VictoriaMetrics ->
+"""The scenario end to end, on real servers: six schools' reports -> mosquitto -> the
+collector -> VictoriaMetrics ->
 vmalert running deploy/rules -> Alertmanager running deploy/alertmanager's routing ->
 one webhook per county; then every board's queries against the same VictoriaMetrics.
 
@@ -27,10 +28,12 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
+from tests.collector.running import InProcessCollector, Publisher, write_config
 from tests.dashboards import panels
 from tests.harness.requirements import require_binary
 from tests.harness.servers import (
     Alertmanager,
+    Mosquitto,
     VictoriaMetrics,
     Vmalert,
     WebhookReceiver,
@@ -38,7 +41,7 @@ from tests.harness.servers import (
     wait_until,
 )
 from tests.rules import deploy_copies
-from tests.rules.scenario import Agents, LiveReporting, direct_to_store, six_schools
+from tests.rules.scenario import Agents, LiveReporting, six_schools, through_collector
 
 pytestmark = pytest.mark.servers
 
@@ -65,7 +68,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    for binary in (VictoriaMetrics.binary, Vmalert.binary, Alertmanager.binary):
+    for binary in (Mosquitto.binary, VictoriaMetrics.binary, Vmalert.binary, Alertmanager.binary):
         require_binary(binary)
     deploy_config = deploy_copies.load_alertmanager_config()
     receiver = deploy_copies.county_routes(deploy_config)
@@ -73,7 +76,12 @@ def stack(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("scenario")
     with ExitStack() as servers:
         vm = servers.enter_context(VictoriaMetrics(workdir / "vm"))
-        agents = Agents(six_schools(county_a, county_b), direct_to_store(vm.url))
+        broker = servers.enter_context(Mosquitto(workdir / "mosquitto"))
+        collector_config = write_config(workdir, broker.port, vm.url, "scenario-collector")
+        collector = servers.enter_context(InProcessCollector(collector_config))
+        publisher = Publisher(broker.port, client_id="scenario-agents")
+        servers.callback(publisher.close)
+        agents = Agents(six_schools(county_a, county_b), through_collector(publisher, collector.port))
         agents.backfill()
         vm.flush()
         webhooks = servers.enter_context(WebhookReceiver())
