@@ -6,10 +6,9 @@ the wire contract. Agents plays the plans: it backfills HISTORY_MIN minutes (and
 of speed tests) at once, then reports live at the agents' own intervals.
 
 Where messages go is one function, `deliver`: a list of Delivery (topic, payload, the time
-it is received). `through_collector` publishes them to mosquitto and waits for the real collector;
-`direct_to_store` (replaying long histories fast) validates and writes them into VictoriaMetrics as the
-collector would; a function that publishes them to mosquitto in front of the real
-collector can replace it without touching anything else here.
+it is received). `through_collector` publishes them to mosquitto and waits until the real
+collector has stored them (the scenario test); `direct_to_store` validates and writes them
+into VictoriaMetrics as the collector would, for replaying long histories fast.
 """
 
 from __future__ import annotations
