@@ -490,7 +490,11 @@ def encode(kind: str, county: str, school: str, ts_ms: int, body: dict[str, Any]
         _check_document(TopicParts(county, school, kind), document, now_ms=ts_ms)
     except _Invalid as invalid:
         raise ValueError(f"invalid {kind} message: {invalid.rejection}") from None
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    payload = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        # The broker would refuse it for ever and the spool would offer it for ever.
+        raise ValueError(f"{kind} message is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    return payload
 
 
 # --- mapping to points (collector side) -------------------------------------------------

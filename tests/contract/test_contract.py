@@ -50,6 +50,15 @@ def test_encode_refuses_an_unknown_kind():
         contract.encode("weather", COUNTY, SCHOOL, NOW, {})
 
 
+def test_encode_refuses_a_message_the_broker_would_refuse():
+    device = {key: value for key, value in contract_examples()["classrooms"]["devices"][0].items()}
+    device["name"] = "交" * 64
+    body = {"in_hours": True, "classes_total": 0, "classes_ready": 0, "devices_total": 1000,
+            "devices_up": 1000, "classes": [], "devices": [device] * 1000}
+    with pytest.raises(ValueError, match="bytes; the limit is 262144"):
+        contract.encode("classrooms", COUNTY, SCHOOL, NOW, body)
+
+
 def test_topics():
     assert contract.topic("hx", "hx-01", "status") == "schoolnet/v1/hx/hx-01/status"
     assert contract.parse_topic("schoolnet/v1/hx/hx-01/sync") == contract.TopicParts("hx", "hx-01", "sync")
