@@ -12,9 +12,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from agent import check, daemon
 from agent.config import (
     AgentConfig,
     ConfigError,
+    Secret,
+    SecretRef,
     SyncClassroom,
     load_config,
     read_secret,
@@ -65,16 +68,44 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_secrets(config: AgentConfig) -> None:
+def _read_secrets(config: AgentConfig) -> dict[SecretRef, Secret]:
     """Read every secret now, so a missing password file shows up before the agent runs."""
-    problems = []
+    secrets, problems = {}, []
     for ref in config.secret_refs():
         try:
-            read_secret(ref)
+            secrets[ref] = read_secret(ref)
         except ConfigError as error:
             problems.extend(error.problems)
     if problems:
         raise ConfigError(problems)
+    return secrets
+
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("run", help="运行监测代理，直到收到停止信号 (run the agent until stopped)")
+    _add_config_option(parser)
+    parser.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    return daemon.main(config, _read_secrets(config))
+
+
+def _add_check(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "check", help="立即检测一次，显示各项指标是否达标 (measure once: which targets pass, and why)")
+    _add_config_option(parser)
+    parser.add_argument("--json", action="store_true",
+                        help="输出 JSON 而非表格 (print a JSON document instead of the table)")
+    parser.add_argument("--no-speed-test", action="store_true",
+                        help="不测速（测速会占用出口带宽）(skip the speed test, which loads the uplink)")
+    parser.set_defaults(run=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    return check.main(config, _read_secrets(config), as_json=args.json, speed_test=not args.no_speed_test)
 
 
 def _summary(config: AgentConfig) -> str:
@@ -115,7 +146,7 @@ def _print_problems(error: ConfigError) -> None:
           file=sys.stderr)
 
 
-_COMMANDS = (_add_validate,)
+_COMMANDS = (_add_validate, _add_check, _add_run)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -358,6 +358,20 @@ class Health:
 
 
 @dataclass(frozen=True)
+class Commands:
+    """County IT's commands to this school (e.g. "run a speed test now"). `key` is the
+    shared key their HMAC is checked with; without one, only the broker's ACL (which
+    lets only the county's operator account publish commands) vouches for them."""
+
+    key: SecretRef | None
+    min_gap_s: int
+
+
+DEFAULT_COMMAND_GAP_S = 600
+COMMAND_GAP_LIMITS_S = (60, 86_400)
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     source: str
     school: School
@@ -370,11 +384,13 @@ class AgentConfig:
     classrooms: tuple[Classroom, ...]
     sync_classroom: SyncClassroom | None
     health: Health
+    commands: Commands = Commands(None, DEFAULT_COMMAND_GAP_S)
 
     def secret_refs(self) -> tuple[SecretRef, ...]:
         """Every secret the agent will need, so a check can read them all up front."""
         devices = (device for room in self.classrooms for device in room.devices)
-        return (self.broker.password,) + tuple(d.password for d in devices if d.password)
+        command_key = (self.commands.key,) if self.commands.key else ()
+        return (self.broker.password, *(d.password for d in devices if d.password), *command_key)
 
 
 DEFAULT_TARGETS = (
@@ -443,6 +459,7 @@ def _file_error(file: str, line: int, message: str) -> ConfigError:
 _REQUIRED: Any = object()  # default= marker: the key must be given
 _NULL_TAG = "tag:yaml.org,2002:null"
 _SECRET_KEYS = {"password": "do not put secrets in the config; use password_file or password_env"}
+_KEY_KEYS = {"key": "do not put the key in the config; use key_file or key_env"}
 
 Parse = Callable[[yaml.ScalarNode], Any]
 Read = Callable[["_Walk", Optional[yaml.Node], str], Any]
@@ -940,7 +957,7 @@ def _reference(known: Sequence[str], what: str) -> Parse:
 # ----------------------------------------------------------------- sections
 
 _SECTIONS = ("school", "broker", "spool", "timetable", "broadband", "speed_test", "sweep",
-             "classrooms", "sync_classroom", "health")
+             "classrooms", "sync_classroom", "health", "commands")
 
 
 def _read_config(walk: _Walk, root: yaml.Node) -> AgentConfig:
@@ -963,6 +980,7 @@ def _read_config(walk: _Walk, root: yaml.Node) -> AgentConfig:
         sync_classroom=top.section("sync_classroom",
                                    partial(_read_sync_classroom, classrooms=known_rooms)),
         health=top.section("health", _read_health),
+        commands=top.section("commands", _read_commands),
     )
 
 
@@ -1005,15 +1023,16 @@ def _read_broker(walk: _Walk, node: yaml.Node | None, path: str,
     )
 
 
-def _secret_ref(m: _Mapping, required: bool) -> SecretRef | None:
-    """password_file or password_env, never the password itself (refused elsewhere)."""
-    m.one_of(("password_file", "password_env"), required,
-             "name a file holding the password (chmod 600) or an environment variable")
-    file = m.value("password_file", _file_path(m.walk.base_dir), None)
-    env = m.value("password_env", _env_name, None)
+def _secret_ref(m: _Mapping, required: bool, name: str = "password") -> SecretRef | None:
+    """<name>_file or <name>_env, never the secret itself (refused elsewhere)."""
+    file_key, env_key = f"{name}_file", f"{name}_env"
+    m.one_of((file_key, env_key), required,
+             f"name a file holding the {name} (chmod 600) or an environment variable")
+    file = m.value(file_key, _file_path(m.walk.base_dir), None)
+    env = m.value(env_key, _env_name, None)
     if file is None and env is None:
         return None
-    key = "password_file" if file is not None else "password_env"
+    key = file_key if file is not None else env_key
     return SecretRef(m.child(key), file=file, env=None if file else env,
                      config_file=m.walk.file, line=m.line_of(key))
 
@@ -1207,6 +1226,16 @@ def _read_sweep(walk: _Walk, node: yaml.Node | None, path: str) -> Sweep:
 def _read_health(walk: _Walk, node: yaml.Node | None, path: str) -> Health:
     m = walk.mapping(node, path, ("interval_s",))
     return Health(interval_s=m.value("interval_s", _integer(10, 3600), 60))
+
+
+def _read_commands(walk: _Walk, node: yaml.Node | None, path: str) -> Commands:
+    """Optional: without it commands are trusted on the broker's ACL alone, at most one
+    on-demand speed test per DEFAULT_COMMAND_GAP_S."""
+    m = walk.mapping(node, path, ("key_file", "key_env", "min_gap_s"), refused=_KEY_KEYS)
+    return Commands(
+        key=_secret_ref(m, required=False, name="key"),
+        min_gap_s=m.value("min_gap_s", _integer(*COMMAND_GAP_LIMITS_S), DEFAULT_COMMAND_GAP_S),
+    )
 
 
 def _read_classroom(walk: _Walk, node: yaml.Node | None, path: str) -> Classroom:

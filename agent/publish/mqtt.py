@@ -5,6 +5,10 @@ it was accepted, so an outage, a refused message or a killed agent never loses o
 Delivery is at least once: a message whose PUBACK never came is sent again, byte for
 byte (its measuring time is inside the payload).
 
+Commands: given `on_command`, the publisher subscribes (QoS 1, again after every connect)
+to the school's own cmd topic and hands each payload to it, in paho's network thread;
+reading and trusting a command is agent.commands' business, not this module's.
+
 Presence: the broker holds our retained last will {"online": false} on the school's status
 topic and publishes it when the agent vanishes; after each connect we publish a retained
 {"online": true}, and before a clean disconnect (which does not fire the will) an explicit
@@ -201,6 +205,7 @@ class Publisher:
         max_in_flight: int = MAX_IN_FLIGHT,
         session_expiry_s: int = SESSION_EXPIRY_S,
         reconnect_max_s: int = RECONNECT_MAX_S,
+        on_command: Callable[[bytes], None] | None = None,
     ):
         for label, value in (("county", county), ("school", school)):
             problem = contract.id_problem(value)
@@ -212,6 +217,8 @@ class Publisher:
         self._agent_version = agent_version
         self._session_expiry_s = session_expiry_s
         self._status_topic = contract.topic(county, school, contract.STATUS)
+        self._command_topic = contract.topic(county, school, contract.COMMAND)
+        self._on_command = on_command
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._online = threading.Event()
         self._stopping = False
@@ -297,6 +304,8 @@ class Publisher:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _status(self, online: bool) -> bytes:
@@ -316,6 +325,8 @@ class Publisher:
         log.info("connected to %s:%d as %s (session present: %s)", self._broker.host,
                  self._broker.port, client_id(self.county, self.school), flags.session_present)
         self._last_error = None
+        if self._on_command is not None:  # the session may be new: subscribe every time
+            client.subscribe(self._command_topic, qos=1)
         self._online.set()
         self._events.put(_Connected(receive_maximum))
 
@@ -333,6 +344,23 @@ class Publisher:
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         self._events.put(_Acked(mid, reason_code.value, str(reason_code)))
+
+    def _on_message(self, client, userdata, message) -> None:
+        if self._on_command is None or message.topic != self._command_topic:
+            return
+        try:
+            self._on_command(bytes(message.payload))
+        except Exception:  # paho's thread must go on sending, whatever the handler hit
+            log.exception("the command handler failed on a message from %s", message.topic)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        refused = [code for code in reason_codes if code.value >= _REFUSED]
+        if refused:
+            log.error("消息服务器拒绝订阅命令 / broker refused our subscription to %s: %s; county IT "
+                      "cannot start tests here; %s", self._command_topic, refused[0],
+                      refusal_hint(refused[0].value))
+        else:
+            log.info("等待县里的命令 / listening for county IT's commands on %s", self._command_topic)
 
     def _note_error(self, text: str) -> None:
         """Log each new reason once at WARNING; the same reason again (every backoff) at DEBUG."""
