@@ -404,20 +404,27 @@ DEFAULT_TARGETS = (
 
 def load_config(path: str | os.PathLike) -> AgentConfig:
     """Read and check the agent's YAML file; raise ConfigError listing every problem."""
+    return load_yaml(path, _read_config)
+
+
+def load_yaml(path: str | os.PathLike, read: Callable[[Walk, yaml.Node], Any],
+              example: Path | None = None) -> Any:
+    """Walk a YAML file with `read`, the one entry point for the agent's and the collector's
+    loaders: every problem is collected, then raised together in file order."""
     file = os.fspath(path)
-    walk = _Walk(file, os.path.dirname(os.path.abspath(file)))
-    config = _read_config(walk, _compose(file))
+    walk = Walk(file, os.path.dirname(os.path.abspath(file)))
+    config = read(walk, compose(file, example or EXAMPLE_CONFIG))
     if walk.problems:
         raise ConfigError(sorted(walk.problems, key=lambda problem: problem.line))
     return config
 
 
-def _compose(file: str) -> yaml.Node:
+def compose(file: str, example: Path = EXAMPLE_CONFIG) -> yaml.Node:
     """The file's YAML node tree; a file that cannot be read or parsed is one problem."""
     try:
         data = Path(file).read_bytes()
     except FileNotFoundError:
-        raise _file_error(file, 0, f"file not found; start from {EXAMPLE_CONFIG}") from None
+        raise _file_error(file, 0, f"file not found; start from {example}") from None
     except OSError as error:
         raise _file_error(file, 0, f"cannot read the file: {error.strerror}") from None
     try:
@@ -431,7 +438,7 @@ def _compose(file: str) -> yaml.Node:
     except yaml.YAMLError as error:
         raise _yaml_error(file, text, error) from None
     if root is None:
-        raise _file_error(file, 1, f"the file is empty; start from {EXAMPLE_CONFIG}")
+        raise _file_error(file, 1, f"the file is empty; start from {example}")
     return root
 
 
@@ -462,14 +469,14 @@ _SECRET_KEYS = {"password": "do not put secrets in the config; use password_file
 _KEY_KEYS = {"key": "do not put the key in the config; use key_file or key_env"}
 
 Parse = Callable[[yaml.ScalarNode], Any]
-Read = Callable[["_Walk", Optional[yaml.Node], str], Any]
+Read = Callable[["Walk", Optional[yaml.Node], str], Any]
 
 
-class _Invalid(ValueError):
+class Invalid(ValueError):
     """A value is wrong; the message says what is allowed."""
 
 
-class _Walk:
+class Walk:
     """One load in progress: the problems found so far and the line each node belongs to."""
 
     def __init__(self, file: str, base_dir: str):
@@ -485,8 +492,8 @@ class _Walk:
         return self.key_lines.get(id(node), node.start_mark.line + 1)
 
     def mapping(self, node: yaml.Node | None, path: str, allowed: Sequence[str],
-                refused: dict[str, str] | None = None) -> _Mapping:
-        return _Mapping(self, node, path, allowed, refused or {})
+                refused: dict[str, str] | None = None) -> Section:
+        return Section(self, node, path, allowed, refused or {})
 
     def scalar(self, node: yaml.Node, path: str, parse: Parse) -> Any:
         if _is_null(node):
@@ -497,17 +504,17 @@ class _Walk:
             return None
         try:
             return parse(node)
-        except _Invalid as error:
+        except Invalid as error:
             self.problem(self.line(node), path, str(error))
             return None
 
 
-class _Mapping:
+class Section:
     """One YAML mapping being read. Unknown, refused and repeated keys are reported up
     front; then readers ask for keys by name, type and default. A mapping that is absent
     (node None) reads as empty, so every key takes its default."""
 
-    def __init__(self, walk: _Walk, node: yaml.Node | None, path: str,
+    def __init__(self, walk: Walk, node: yaml.Node | None, path: str,
                  allowed: Sequence[str], refused: dict[str, str]):
         self.walk, self.path = walk, path
         self.line = walk.line(node) if node is not None else 1
@@ -672,22 +679,22 @@ _CHECK_FORMS = {"icmp": "icmp", "tcp": "tcp:PORT", "dns": "dns", "http": "http(s
                 "pjlink": "pjlink"}
 
 
-def _integer(lo: int, hi: int) -> Parse:
+def integer(lo: int, hi: int) -> Parse:
     def parse(node: yaml.ScalarNode) -> int:
         if node.tag != _INT_TAG:
-            raise _Invalid(f"must be a whole number, got {node.value!r}{_quote_hint(node)}")
+            raise Invalid(f"must be a whole number, got {node.value!r}{_quote_hint(node)}")
         return _in_range(_YAML.construct_yaml_int(node), lo, hi)
     return parse
 
 
-def _number(lo: float, hi: float, above: bool = False) -> Parse:
+def number(lo: float, hi: float, above: bool = False) -> Parse:
     """A decimal number; with `above`, `lo` itself is excluded (for 'more than 0')."""
     def parse(node: yaml.ScalarNode) -> float:
         if node.tag == _INT_TAG:
             return float(_in_range(_YAML.construct_yaml_int(node), lo, hi, above))
         if node.tag == _FLOAT_TAG and node.value.lower().lstrip("+-") not in (".inf", ".nan"):
             return _in_range(_YAML.construct_yaml_float(node), lo, hi, above)
-        raise _Invalid(f"must be a number, got {node.value!r}{_quote_hint(node)}")
+        raise Invalid(f"must be a number, got {node.value!r}{_quote_hint(node)}")
     return parse
 
 
@@ -695,7 +702,7 @@ def _in_range(value: Any, lo: float, hi: float, above: bool = False) -> Any:
     if (value > lo if above else value >= lo) and value <= hi:
         return value
     bounds = f"more than {lo} and at most {hi}" if above else f"between {lo} and {hi}"
-    raise _Invalid(f"must be {bounds}, got {value}")
+    raise Invalid(f"must be {bounds}, got {value}")
 
 
 def _quote_hint(node: yaml.ScalarNode) -> str:
@@ -703,9 +710,9 @@ def _quote_hint(node: yaml.ScalarNode) -> str:
     return "; remove the quotes" if node.style in ("'", '"') and looks_numeric else ""
 
 
-def _boolean(node: yaml.ScalarNode) -> bool:
+def boolean(node: yaml.ScalarNode) -> bool:
     if node.tag != "tag:yaml.org,2002:bool":
-        raise _Invalid(f"must be true or false, got {node.value!r}")
+        raise Invalid(f"must be true or false, got {node.value!r}")
     return _YAML.construct_yaml_bool(node)
 
 
@@ -713,7 +720,7 @@ def _identifier(node: yaml.ScalarNode) -> str:
     text = node.value.strip()
     problem = id_problem(text)
     if problem:
-        raise _Invalid(problem + _id_hint(text))
+        raise Invalid(problem + _id_hint(text))
     return text
 
 
@@ -727,10 +734,10 @@ def _id_hint(text: str) -> str:
 def _display_name(node: yaml.ScalarNode) -> str:
     text = node.value.strip()
     if not 1 <= len(text) <= 64:
-        raise _Invalid(f"must be 1 to 64 characters, got {len(text)}")
+        raise Invalid(f"must be 1 to 64 characters, got {len(text)}")
     bad = next((char for char in text if _is_control(char)), None)
     if bad is not None:
-        raise _Invalid(f"contains a control character (U+{ord(bad):04X}); remove it")
+        raise Invalid(f"contains a control character (U+{ord(bad):04X}); remove it")
     return text
 
 
@@ -743,7 +750,7 @@ def _choice(*options: str) -> Parse:
     def parse(node: yaml.ScalarNode) -> str:
         text = node.value.strip()
         if text not in options:
-            raise _Invalid(_not_allowed(f"{text!r} is not one of the choices", text, options))
+            raise Invalid(_not_allowed(f"{text!r} is not one of the choices", text, options))
         return text
     return parse
 
@@ -756,7 +763,7 @@ def _host(node: yaml.ScalarNode) -> str:
     if _is_ip(text):
         return text
     if not text or len(text) > 253 or any(c.isspace() or c in "/:@" for c in text):
-        raise _Invalid(f"{text!r} is not a host name or IP address; give just the name or "
+        raise Invalid(f"{text!r} is not a host name or IP address; give just the name or "
                        "address (no spaces, port or http://), e.g. 192.0.2.10")
     return text
 
@@ -769,20 +776,20 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _env_name(node: yaml.ScalarNode) -> str:
+def env_name(node: yaml.ScalarNode) -> str:
     text = node.value.strip()
     if not _ENV_NAME.fullmatch(text):
-        raise _Invalid(f"{text!r} is not an environment variable name (letters, digits and "
+        raise Invalid(f"{text!r} is not an environment variable name (letters, digits and "
                        "'_'), e.g. SCHOOLNET_MQTT_PASSWORD")
     return text
 
 
-def _file_path(base_dir: str) -> Parse:
+def file_path(base_dir: str) -> Parse:
     """A file path; a relative one is taken from the config file's folder, not the cwd."""
     def parse(node: yaml.ScalarNode) -> str:
         text = node.value.strip()
         if not text or "\0" in text:
-            raise _Invalid("must be a file path, e.g. /etc/schoolnet/mqtt.password")
+            raise Invalid("must be a file path, e.g. /etc/schoolnet/mqtt.password")
         return os.path.normpath(os.path.join(base_dir, text))
     return parse
 
@@ -790,7 +797,7 @@ def _file_path(base_dir: str) -> Parse:
 def _interface(node: yaml.ScalarNode) -> str:
     text = node.value.strip()
     if not 1 <= len(text) <= 15 or any(c.isspace() or c in "/:" for c in text):
-        raise _Invalid(f"{text!r} is not a network interface name, e.g. eth0 (see `ip link`)")
+        raise Invalid(f"{text!r} is not a network interface name, e.g. eth0 (see `ip link`)")
     return text
 
 
@@ -799,7 +806,7 @@ def _timezone(node: yaml.ScalarNode) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise _Invalid(f"unknown time zone {name!r}{_zone_hint(name)}") from None
+        raise Invalid(f"unknown time zone {name!r}{_zone_hint(name)}") from None
     return name
 
 
@@ -812,7 +819,7 @@ def _zone_hint(name: str) -> str:
 def _parse_clock(text: str) -> time:
     match = _CLOCK.fullmatch(text.strip())
     if not match:
-        raise _Invalid(f"{text.strip()!r} is not a time of day; use HH:MM from 00:00 to "
+        raise Invalid(f"{text.strip()!r} is not a time of day; use HH:MM from 00:00 to "
                        "23:59, e.g. 08:00")
     return time(int(match[1]), int(match[2]))
 
@@ -825,10 +832,10 @@ def _time_range(node: yaml.ScalarNode) -> TimeRange:
     text = node.value.strip()
     start, dash, end = text.partition("-")
     if not dash:
-        raise _Invalid(f"{text!r} is not a time range; use HH:MM-HH:MM, e.g. 08:00-08:45")
+        raise Invalid(f"{text!r} is not a time range; use HH:MM-HH:MM, e.g. 08:00-08:45")
     period = TimeRange(_parse_clock(start), _parse_clock(end))
     if period.start >= period.end:
-        raise _Invalid(f"{text!r}: the end must be after the start")
+        raise Invalid(f"{text!r}: the end must be after the start")
     return period
 
 
@@ -837,7 +844,7 @@ def _parse_date(text: str) -> date:
     if _ISO_DATE.fullmatch(text):
         with suppress(ValueError):  # e.g. 2026-02-30
             return date.fromisoformat(text)
-    raise _Invalid(f"{text!r} is not a date; use YYYY-MM-DD, or FIRST..LAST for a range, "
+    raise Invalid(f"{text!r} is not a date; use YYYY-MM-DD, or FIRST..LAST for a range, "
                    "e.g. 2026-10-01..2026-10-07")
 
 
@@ -846,7 +853,7 @@ def _date_range(node: yaml.ScalarNode) -> DateRange:
     first, dots, last = text.partition("..")
     days = DateRange(_parse_date(first), _parse_date(last) if dots else _parse_date(first))
     if days.last < days.first:
-        raise _Invalid(f"{text!r}: the range ends before it starts; write FIRST..LAST")
+        raise Invalid(f"{text!r}: the range ends before it starts; write FIRST..LAST")
     return days
 
 
@@ -854,7 +861,7 @@ def _tcp_port(spec: str) -> int:
     digits = spec[len("tcp:"):]
     if re.fullmatch(r"[0-9]{1,5}", digits) and 1 <= int(digits) <= 65535:
         return int(digits)
-    raise _Invalid(f"{spec!r}: the port must be a number from 1 to 65535, e.g. tcp:443")
+    raise Invalid(f"{spec!r}: the port must be a number from 1 to 65535, e.g. tcp:443")
 
 
 def _url(text: str) -> str:
@@ -865,7 +872,7 @@ def _url(text: str) -> str:
     except ValueError:  # a port out of range, an unclosed [IPv6 bracket
         valid = False
     if not valid:
-        raise _Invalid(f"{text!r} is not an http(s) URL with a host, "
+        raise Invalid(f"{text!r} is not an http(s) URL with a host, "
                        "e.g. https://sync.county.example/health")
     return text
 
@@ -878,7 +885,7 @@ def _check(*methods: str) -> Parse:
         text = node.value.strip()
         check = _parse_check(text, forms)
         if check.method not in methods:
-            raise _Invalid(f"check {text!r} cannot be used here; allowed: {forms}")
+            raise Invalid(f"check {text!r} cannot be used here; allowed: {forms}")
         return check
     return parse
 
@@ -892,25 +899,25 @@ def _parse_check(text: str, forms: str) -> Check:
         return Check("tcp", port=_tcp_port(text))
     if text.startswith(("http://", "https://")):
         return Check("http", url=_url(text))
-    raise _Invalid(f"unknown check {text!r}; allowed: {forms}")
+    raise Invalid(f"unknown check {text!r}; allowed: {forms}")
 
 
-def _broker_url(node: yaml.ScalarNode) -> tuple[str, str, str, int]:
+def broker_url(node: yaml.ScalarNode) -> tuple[str, str, str, int]:
     """(url, scheme, host, port) of mqtt[s]://host[:port]; credentials belong elsewhere."""
     text = node.value.strip()
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError:
-        raise _Invalid(f"{text!r}: the port must be a number from 1 to 65535") from None
+        raise Invalid(f"{text!r}: the port must be a number from 1 to 65535") from None
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or port == 0:
-        raise _Invalid(f"{text!r} is not a broker URL; use mqtts://HOST[:PORT], "
+        raise Invalid(f"{text!r} is not a broker URL; use mqtts://HOST[:PORT], "
                        "e.g. mqtts://mqtt.county.example:8883")
     if parts.username or parts.password:
-        raise _Invalid("do not put user names or passwords in the URL; use username and "
+        raise Invalid("do not put user names or passwords in the URL; use username and "
                        "password_file or password_env")
     if parts.path.strip("/") or parts.query or parts.fragment:
-        raise _Invalid(f"{text!r}: give only scheme://host[:port]")
+        raise Invalid(f"{text!r}: give only scheme://host[:port]")
     default_port = 8883 if parts.scheme == "mqtts" else 1883
     return text, parts.scheme, parts.hostname, port or default_port
 
@@ -924,7 +931,7 @@ def _iperf3_server(node: yaml.ScalarNode) -> str:
     except ValueError:  # a port out of range, an unclosed [IPv6 bracket
         valid = False
     if not valid:
-        raise _Invalid(f"{text!r} is not HOST[:PORT] of an iperf3 server, "
+        raise Invalid(f"{text!r} is not HOST[:PORT] of an iperf3 server, "
                        f"e.g. iperf.county.example:{IPERF3_PORT}")
     return text
 
@@ -939,7 +946,7 @@ def _speedtest_server(node: yaml.ScalarNode) -> str:
         return text
     if text.startswith(("http://", "https://")):
         return _url(text)
-    raise _Invalid(f"{text!r} must be a speedtest.net server id (a number) or a URL")
+    raise Invalid(f"{text!r} must be a speedtest.net server id (a number) or a URL")
 
 
 def _reference(known: Sequence[str], what: str) -> Parse:
@@ -949,8 +956,8 @@ def _reference(known: Sequence[str], what: str) -> Parse:
         if text in known:
             return text
         if not known:
-            raise _Invalid(f"unknown {what} {text!r}; no {what}s are defined yet")
-        raise _Invalid(_not_allowed(f"unknown {what} {text!r}", text, known, f"known {what}s"))
+            raise Invalid(f"unknown {what} {text!r}; no {what}s are defined yet")
+        raise Invalid(_not_allowed(f"unknown {what} {text!r}", text, known, f"known {what}s"))
     return parse
 
 
@@ -960,7 +967,7 @@ _SECTIONS = ("school", "broker", "spool", "timetable", "broadband", "speed_test"
              "classrooms", "sync_classroom", "health", "commands")
 
 
-def _read_config(walk: _Walk, root: yaml.Node) -> AgentConfig:
+def _read_config(walk: Walk, root: yaml.Node) -> AgentConfig:
     top = walk.mapping(root, "", _SECTIONS)
     school = top.section("school", _read_school, required=True)
     timetable = top.section("timetable", _read_timetable, required=True)
@@ -984,13 +991,13 @@ def _read_config(walk: _Walk, root: yaml.Node) -> AgentConfig:
     )
 
 
-def _read_school(walk: _Walk, node: yaml.Node | None, path: str) -> School:
+def _read_school(walk: Walk, node: yaml.Node | None, path: str) -> School:
     m = walk.mapping(node, path, ("id", "name", "county", "rural"))
     return School(
         id=m.value("id", _identifier),
         name=m.value("name", _display_name),
         county=m.value("county", _identifier),
-        rural=m.value("rural", _boolean),
+        rural=m.value("rural", boolean),
     )
 
 
@@ -998,19 +1005,19 @@ _BROKER_KEYS = ("url", "ca_file", "cert_file", "key_file", "username", "password
                 "password_env", "keepalive_s", "allow_plaintext")
 
 
-def _read_broker(walk: _Walk, node: yaml.Node | None, path: str,
+def _read_broker(walk: Walk, node: yaml.Node | None, path: str,
                  school_id: str | None) -> Broker:
     m = walk.mapping(node, path, _BROKER_KEYS, refused=_SECRET_KEYS)
-    url, scheme, host, port = m.value("url", _broker_url) or (None, None, None, None)
+    url, scheme, host, port = m.value("url", broker_url) or (None, None, None, None)
     tls = scheme == "mqtts"
-    allow_plaintext = m.value("allow_plaintext", _boolean, default=False)
+    allow_plaintext = m.value("allow_plaintext", boolean, default=False)
     if scheme == "mqtt" and not allow_plaintext:
         m.problem("url", "mqtt:// sends the password and results unencrypted; use mqtts://, "
                          "or set allow_plaintext: true if the network path is trusted")
     for key in ("ca_file", "cert_file", "key_file"):
         m.only_with(key, tls or scheme is None, "with an mqtts:// (TLS) url")
     m.together(("cert_file", "key_file"), "a client certificate needs its private key")
-    in_dir = _file_path(walk.base_dir)
+    in_dir = file_path(walk.base_dir)
     return Broker(
         url=url, host=host, port=port, tls=tls,
         ca_file=m.value("ca_file", in_dir, None),
@@ -1018,18 +1025,18 @@ def _read_broker(walk: _Walk, node: yaml.Node | None, path: str,
         key_file=m.value("key_file", in_dir, None),
         username=m.value("username", _display_name, school_id),
         password=_secret_ref(m, required=True),
-        keepalive_s=m.value("keepalive_s", _integer(5, 3600), 60),
+        keepalive_s=m.value("keepalive_s", integer(5, 3600), 60),
         allow_plaintext=allow_plaintext,
     )
 
 
-def _secret_ref(m: _Mapping, required: bool, name: str = "password") -> SecretRef | None:
+def _secret_ref(m: Section, required: bool, name: str = "password") -> SecretRef | None:
     """<name>_file or <name>_env, never the secret itself (refused elsewhere)."""
     file_key, env_key = f"{name}_file", f"{name}_env"
     m.one_of((file_key, env_key), required,
              f"name a file holding the {name} (chmod 600) or an environment variable")
-    file = m.value(file_key, _file_path(m.walk.base_dir), None)
-    env = m.value(env_key, _env_name, None)
+    file = m.value(file_key, file_path(m.walk.base_dir), None)
+    env = m.value(env_key, env_name, None)
     if file is None and env is None:
         return None
     key = file_key if file is not None else env_key
@@ -1037,11 +1044,11 @@ def _secret_ref(m: _Mapping, required: bool, name: str = "password") -> SecretRe
                      config_file=m.walk.file, line=m.line_of(key))
 
 
-def _read_spool(walk: _Walk, node: yaml.Node | None, path: str) -> Spool:
+def _read_spool(walk: Walk, node: yaml.Node | None, path: str) -> Spool:
     m = walk.mapping(node, path, ("path", "max_messages"))
     return Spool(
-        path=m.value("path", _file_path(walk.base_dir), "/var/lib/schoolnet/spool.sqlite"),
-        max_messages=m.value("max_messages", _integer(100, 100_000_000), 100_000),
+        path=m.value("path", file_path(walk.base_dir), "/var/lib/schoolnet/spool.sqlite"),
+        max_messages=m.value("max_messages", integer(100, 100_000_000), 100_000),
     )
 
 
@@ -1049,7 +1056,7 @@ _TIMETABLE_KEYS = ("timezone", "school_days", "lessons", "school_hours", "holida
                    "extra_school_days")
 
 
-def _read_timetable(walk: _Walk, node: yaml.Node | None, path: str) -> Timetable:
+def _read_timetable(walk: Walk, node: yaml.Node | None, path: str) -> Timetable:
     m = walk.mapping(node, path, _TIMETABLE_KEYS)
     lessons = _read_lessons(m)
     holidays = m.values("holidays", _date_range)
@@ -1063,7 +1070,7 @@ def _read_timetable(walk: _Walk, node: yaml.Node | None, path: str) -> Timetable
     )
 
 
-def _read_lessons(m: _Mapping) -> tuple[TimeRange, ...]:
+def _read_lessons(m: Section) -> tuple[TimeRange, ...]:
     """Lessons in time order; an overlap is nearly always a typo, so it is refused."""
     lessons: list[TimeRange | None] = []
     for node, path in m.items("lessons", required=True, min_items=1):
@@ -1101,7 +1108,7 @@ def _covering(lessons: Sequence[TimeRange | None]) -> Parse:
         hours = _time_range(node)
         for lesson in filter(None, lessons):
             if not (hours.start <= lesson.start and lesson.end <= hours.end):
-                raise _Invalid(f"{str(hours)!r} does not include lesson {str(lesson)!r}; "
+                raise Invalid(f"{str(hours)!r} does not include lesson {str(lesson)!r}; "
                                "school hours must cover every lesson")
         return hours
     return parse
@@ -1112,14 +1119,14 @@ def _not_in(holidays: Sequence[DateRange | None]) -> Parse:
         days = _date_range(node)
         clash = next((h for h in holidays if h and h.overlaps(days)), None)
         if clash:
-            raise _Invalid(f"{str(days)!r} is also in holidays ({clash}); a day cannot be both")
+            raise Invalid(f"{str(days)!r} is also in holidays ({clash}); a day cannot be both")
         return days
     return parse
 
 
-def _read_broadband(walk: _Walk, node: yaml.Node | None, path: str) -> Broadband:
+def _read_broadband(walk: Walk, node: yaml.Node | None, path: str) -> Broadband:
     m = walk.mapping(node, path, ("interval_s", "timeout_s", "targets"))
-    interval = m.value("interval_s", _integer(5, 3600), 30)
+    interval = m.value("interval_s", integer(5, 3600), 30)
     return Broadband(
         interval_s=interval,
         timeout_s=_timeout(m, interval, 2.0),
@@ -1127,15 +1134,15 @@ def _read_broadband(walk: _Walk, node: yaml.Node | None, path: str) -> Broadband
     )
 
 
-def _timeout(m: _Mapping, interval: int | None, default: float) -> float:
+def _timeout(m: Section, interval: int | None, default: float) -> float:
     """A round must time out before the next one is due, or rounds pile up."""
-    timeout = m.value("timeout_s", _number(0, 60, above=True), default)
+    timeout = m.value("timeout_s", number(0, 60, above=True), default)
     if timeout and interval and timeout >= interval:
         m.problem("timeout_s", f"must be shorter than interval_s ({interval})")
     return timeout
 
 
-def _read_target(walk: _Walk, node: yaml.Node | None, path: str) -> Target:
+def _read_target(walk: Walk, node: yaml.Node | None, path: str) -> Target:
     m = walk.mapping(node, path, ("name", "check", "host", "query"))
     check = m.value("check", _check("icmp", "tcp", "dns", "http"))
     _check_companions(m, check)
@@ -1147,7 +1154,7 @@ def _read_target(walk: _Walk, node: yaml.Node | None, path: str) -> Target:
     )
 
 
-def _check_companions(m: _Mapping, check: Check | None) -> None:
+def _check_companions(m: Section, check: Check | None) -> None:
     """The keys that go with a check: a host unless the URL names it; query with dns."""
     if check is None:
         return
@@ -1169,28 +1176,28 @@ _SERVERS = {
 }
 
 
-def _read_speed_test(walk: _Walk, node: yaml.Node | None, path: str,
+def _read_speed_test(walk: Walk, node: yaml.Node | None, path: str,
                      timetable: Timetable | None) -> SpeedTest:
     m = walk.mapping(node, path, _SPEED_TEST_KEYS)
     backend = m.value("backend", _choice(*SPEED_TEST_BACKENDS), "speedtest")
     server = _speed_server(m, backend)
-    during_lessons = m.value("during_lessons", _boolean, False)
+    during_lessons = m.value("during_lessons", boolean, False)
     lessons = () if during_lessons or timetable is None else timetable.lessons
     times = m.values("times", _outside(lessons), (time(12, 10), time(18, 30)))
     return SpeedTest(
         backend=backend, server=server,
-        streams=m.value("streams", _integer(1, 32), 4),
-        duration_s=m.value("duration_s", _integer(3, 60), 10),
+        streams=m.value("streams", integer(1, 32), 4),
+        duration_s=m.value("duration_s", integer(3, 60), 10),
         times=tuple(sorted(set(filter(None, times)))),
         interval_min=m.value("interval_min", _interval_min, 0),
-        stagger_window_min=m.value("stagger_window_min", _integer(0, 240), 30),
+        stagger_window_min=m.value("stagger_window_min", integer(0, 240), 30),
         during_lessons=during_lessons,
-        target_mbps=m.value("target_mbps", _number(0, 100_000, above=True), 100.0),
+        target_mbps=m.value("target_mbps", number(0, 100_000, above=True), 100.0),
         wan_interface=m.value("wan_interface", _interface, None),
     )
 
 
-def _speed_server(m: _Mapping, backend: str | None) -> str | None:
+def _speed_server(m: Section, backend: str | None) -> str | None:
     """Where tests go: required for iperf3 and http, optional for speedtest.net."""
     if backend is None:
         return None
@@ -1204,41 +1211,41 @@ def _outside(lessons: Sequence[TimeRange | None]) -> Parse:
         moment = _clock(node)
         lesson = next((x for x in lessons if x and x.contains(moment)), None)
         if lesson:
-            raise _Invalid(f"{moment:%H:%M} is during lesson {str(lesson)!r}; tests load the "
+            raise Invalid(f"{moment:%H:%M} is during lesson {str(lesson)!r}; tests load the "
                            "uplink, so pick a time outside lessons or set during_lessons: true")
         return moment
     return parse
 
 
 def _interval_min(node: yaml.ScalarNode) -> int:
-    minutes = _integer(0, 7 * 24 * 60)(node)
+    minutes = integer(0, 7 * 24 * 60)(node)
     if 0 < minutes < 30:
-        raise _Invalid(f"must be 0 (off) or at least 30 minutes, got {minutes}")
+        raise Invalid(f"must be 0 (off) or at least 30 minutes, got {minutes}")
     return minutes
 
 
-def _read_sweep(walk: _Walk, node: yaml.Node | None, path: str) -> Sweep:
+def _read_sweep(walk: Walk, node: yaml.Node | None, path: str) -> Sweep:
     m = walk.mapping(node, path, ("interval_s", "timeout_s"))
-    interval = m.value("interval_s", _integer(5, 3600), 60)
+    interval = m.value("interval_s", integer(5, 3600), 60)
     return Sweep(interval_s=interval, timeout_s=_timeout(m, interval, 2.0))
 
 
-def _read_health(walk: _Walk, node: yaml.Node | None, path: str) -> Health:
+def _read_health(walk: Walk, node: yaml.Node | None, path: str) -> Health:
     m = walk.mapping(node, path, ("interval_s",))
-    return Health(interval_s=m.value("interval_s", _integer(10, 3600), 60))
+    return Health(interval_s=m.value("interval_s", integer(10, 3600), 60))
 
 
-def _read_commands(walk: _Walk, node: yaml.Node | None, path: str) -> Commands:
+def _read_commands(walk: Walk, node: yaml.Node | None, path: str) -> Commands:
     """Optional: without it commands are trusted on the broker's ACL alone, at most one
     on-demand speed test per DEFAULT_COMMAND_GAP_S."""
     m = walk.mapping(node, path, ("key_file", "key_env", "min_gap_s"), refused=_KEY_KEYS)
     return Commands(
         key=_secret_ref(m, required=False, name="key"),
-        min_gap_s=m.value("min_gap_s", _integer(*COMMAND_GAP_LIMITS_S), DEFAULT_COMMAND_GAP_S),
+        min_gap_s=m.value("min_gap_s", integer(*COMMAND_GAP_LIMITS_S), DEFAULT_COMMAND_GAP_S),
     )
 
 
-def _read_classroom(walk: _Walk, node: yaml.Node | None, path: str) -> Classroom:
+def _read_classroom(walk: Walk, node: yaml.Node | None, path: str) -> Classroom:
     m = walk.mapping(node, path, ("id", "name", "devices"))
     return Classroom(
         id=m.value("id", _identifier),
@@ -1251,14 +1258,14 @@ _DEVICE_KEYS = ("id", "name", "kind", "host", "check", "port", "required", "pass
                 "password_env")
 
 
-def _read_device(walk: _Walk, node: yaml.Node | None, path: str) -> Device:
+def _read_device(walk: Walk, node: yaml.Node | None, path: str) -> Device:
     m = walk.mapping(node, path, _DEVICE_KEYS, refused=_SECRET_KEYS)
     check = m.value("check", _check("icmp", "tcp", "http", "pjlink"))
     _check_companions(m, check)
     is_pjlink = check is not None and check.method == "pjlink"
     for key in ("password_file", "password_env"):
         m.only_with(key, is_pjlink or check is None, "with check: pjlink")
-    port = m.value("port", _integer(1, 65535), None)
+    port = m.value("port", integer(1, 65535), None)
     device_id = m.value("id", _identifier)
     return Device(
         id=device_id,
@@ -1266,7 +1273,7 @@ def _read_device(walk: _Walk, node: yaml.Node | None, path: str) -> Device:
         kind=m.value("kind", _choice(*DEVICE_KINDS)),
         host=m.value("host", _host, None),
         check=replace(check, port=port) if is_pjlink and port else check,
-        required=m.value("required", _boolean, True),
+        required=m.value("required", boolean, True),
         password=_secret_ref(m, required=False),
     )
 
@@ -1274,7 +1281,7 @@ def _read_device(walk: _Walk, node: yaml.Node | None, path: str) -> Device:
 _SYNC_KEYS = ("platform", "probe", "endpoints", "sessions", "thresholds", "bandwidth_check")
 
 
-def _read_sync_classroom(walk: _Walk, node: yaml.Node | None, path: str,
+def _read_sync_classroom(walk: Walk, node: yaml.Node | None, path: str,
                          classrooms: Sequence[str]) -> SyncClassroom | None:
     """Optional: absent (or empty) means the school has no synchronous classroom."""
     if node is None:
@@ -1289,21 +1296,21 @@ def _read_sync_classroom(walk: _Walk, node: yaml.Node | None, path: str,
                          _REQUIRED, min_items=1),
         sessions=m.entries("sessions", partial(_read_session, in_school=in_school), unique="id"),
         thresholds=m.section("thresholds", _read_thresholds),
-        bandwidth_check=m.value("bandwidth_check", _boolean, False),
+        bandwidth_check=m.value("bandwidth_check", boolean, False),
     )
 
 
-def _read_platform(walk: _Walk, node: yaml.Node | None, path: str) -> Platform:
+def _read_platform(walk: Walk, node: yaml.Node | None, path: str) -> Platform:
     m = walk.mapping(node, path, ("host", "port", "tls"))
-    tls = m.value("tls", _boolean, True)
+    tls = m.value("tls", boolean, True)
     return Platform(
         host=m.value("host", _host),
-        port=m.value("port", _integer(1, 65535), 443 if tls else 80),
+        port=m.value("port", integer(1, 65535), 443 if tls else 80),
         tls=tls,
     )
 
 
-def _read_probe(walk: _Walk, node: yaml.Node | None, path: str,
+def _read_probe(walk: Walk, node: yaml.Node | None, path: str,
                 platform: Platform | None) -> Probe:
     """Defaults to pinging the platform, which needs no echo server at the county."""
     m = walk.mapping(node, path, ("method", "host", "port", "count", "interval_ms"))
@@ -1312,13 +1319,13 @@ def _read_probe(walk: _Walk, node: yaml.Node | None, path: str,
     return Probe(
         method=method,
         host=m.value("host", _host, platform and platform.host),
-        port=m.value("port", _integer(1, 65535), 7) if method == "udp_echo" else None,
-        count=m.value("count", _integer(10, 1000), 50),
-        interval_ms=m.value("interval_ms", _integer(1, 1000), 20),
+        port=m.value("port", integer(1, 65535), 7) if method == "udp_echo" else None,
+        count=m.value("count", integer(10, 1000), 50),
+        interval_ms=m.value("interval_ms", integer(1, 1000), 20),
     )
 
 
-def _read_endpoint(walk: _Walk, node: yaml.Node | None, path: str,
+def _read_endpoint(walk: Walk, node: yaml.Node | None, path: str,
                    in_school: Parse) -> Endpoint:
     m = walk.mapping(node, path, ("classroom", "host", "check"))
     check = m.value("check", _check("icmp", "tcp", "http"))
@@ -1333,7 +1340,7 @@ def _read_endpoint(walk: _Walk, node: yaml.Node | None, path: str,
 _SESSION_KEYS = ("id", "name", "classroom", "days", "start", "end", "remote_school")
 
 
-def _read_session(walk: _Walk, node: yaml.Node | None, path: str,
+def _read_session(walk: Walk, node: yaml.Node | None, path: str,
                   in_school: Parse) -> Session:
     m = walk.mapping(node, path, _SESSION_KEYS)
     session_id = m.value("id", _identifier)
@@ -1351,13 +1358,13 @@ def _read_session(walk: _Walk, node: yaml.Node | None, path: str,
     )
 
 
-def _read_thresholds(walk: _Walk, node: yaml.Node | None, path: str) -> Thresholds:
+def _read_thresholds(walk: Walk, node: yaml.Node | None, path: str) -> Thresholds:
     m = walk.mapping(node, path, ("rtt_ms", "jitter_ms", "loss_pct", "mos_min",
                                   "bandwidth_mbps"))
     return Thresholds(
-        rtt_ms=m.value("rtt_ms", _number(0, 10_000, above=True), 150.0),
-        jitter_ms=m.value("jitter_ms", _number(0, 10_000, above=True), 30.0),
-        loss_pct=m.value("loss_pct", _number(0, 100), 1.0),
-        mos_min=m.value("mos_min", _number(1, 5), 3.6),
-        bandwidth_mbps=m.value("bandwidth_mbps", _number(0, 10_000, above=True), 4.0),
+        rtt_ms=m.value("rtt_ms", number(0, 10_000, above=True), 150.0),
+        jitter_ms=m.value("jitter_ms", number(0, 10_000, above=True), 30.0),
+        loss_pct=m.value("loss_pct", number(0, 100), 1.0),
+        mos_min=m.value("mos_min", number(1, 5), 3.6),
+        bandwidth_mbps=m.value("bandwidth_mbps", number(0, 10_000, above=True), 4.0),
     )

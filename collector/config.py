@@ -12,30 +12,29 @@ import ipaddress
 import os
 import re
 import socket
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
 
-from agent import config as agent_config
-
-# The walker and its value parsers are agent.config's private building blocks; the
-# collector reuses them rather than keeping a second copy that would drift.
+# The YAML walker and its value parsers are agent.config's; the collector reuses them
+# rather than keeping a second copy that would drift.
 from agent.config import (  # noqa: F401 - re-exported for callers of load_config
     ConfigError,
     ConfigProblem,
+    Invalid,
     Secret,
     SecretRef,
-    _boolean,
-    _broker_url,
-    _env_name,
-    _file_path,
-    _integer,
-    _Invalid,
-    _Mapping,
-    _number,
-    _Walk,
+    Section,
+    Walk,
+    boolean,
+    broker_url,
+    env_name,
+    file_path,
+    integer,
+    load_yaml,
+    number,
     read_secret,
 )
 
@@ -116,29 +115,13 @@ class CollectorConfig:
 
 def load_config(path: str | os.PathLike) -> CollectorConfig:
     """Read and check the collector's YAML file; raise ConfigError listing every problem."""
-    file = os.fspath(path)
-    walk = _Walk(file, os.path.dirname(os.path.abspath(file)))
-    config = _read_config(walk, _compose(file))
-    if walk.problems:
-        raise ConfigError(sorted(walk.problems, key=lambda problem: problem.line))
-    return config
-
-
-def _compose(file: str) -> yaml.Node:
-    """agent.config's reader, pointing at the collector's example instead of the agent's."""
-    try:
-        return agent_config._compose(file)
-    except ConfigError as error:
-        agent_example, ours = str(agent_config.EXAMPLE_CONFIG), str(EXAMPLE_CONFIG)
-        raise ConfigError(
-            [replace(p, message=p.message.replace(agent_example, ours)) for p in error.problems]
-        ) from None
+    return load_yaml(path, _read_config, example=EXAMPLE_CONFIG)
 
 
 _SECTIONS = ("broker", "store", "batch", "deadletter", "presence", "http")
 
 
-def _read_config(walk: _Walk, root: yaml.Node) -> CollectorConfig:
+def _read_config(walk: Walk, root: yaml.Node) -> CollectorConfig:
     top = walk.mapping(root, "", _SECTIONS)
     return CollectorConfig(
         source=walk.file,
@@ -158,18 +141,18 @@ _BROKER_KEYS = (
 _NO_PASSWORD = {"password": "do not put secrets in the config; use password_file or password_env"}
 
 
-def _read_broker(walk: _Walk, node: yaml.Node | None, path: str) -> Broker:
+def _read_broker(walk: Walk, node: yaml.Node | None, path: str) -> Broker:
     m = walk.mapping(node, path, _BROKER_KEYS, refused=_NO_PASSWORD)
-    url, scheme, host, port = m.value("url", _broker_url) or (None, None, None, None)
+    url, scheme, host, port = m.value("url", broker_url) or (None, None, None, None)
     tls = scheme == "mqtts"
-    allow_plaintext = m.value("allow_plaintext", _boolean, False)
+    allow_plaintext = m.value("allow_plaintext", boolean, False)
     if scheme == "mqtt" and not allow_plaintext:
         m.problem("url", "mqtt:// sends the password and every school's data unencrypted; use "
                          "mqtts://, or set allow_plaintext: true if the network path is trusted")
     for key in ("ca_file", "cert_file", "key_file"):
         m.only_with(key, tls or scheme is None, "with an mqtts:// (TLS) url")
     m.together(("cert_file", "key_file"), "a client certificate needs its private key")
-    in_dir = _file_path(walk.base_dir)
+    in_dir = file_path(walk.base_dir)
     return Broker(
         url=url, host=host, port=port, tls=tls,
         ca_file=m.value("ca_file", in_dir, None),
@@ -179,8 +162,8 @@ def _read_broker(walk: _Walk, node: yaml.Node | None, path: str) -> Broker:
         password=_secret(m, "password", needs="username"),
         client_id=m.value("client_id", _mqtt_name("client_id"), default_client_id()),
         group=m.value("group", _mqtt_name("group"), "schoolnet-collectors"),
-        keepalive_s=m.value("keepalive_s", _integer(5, 3600), 30),
-        session_expiry_s=m.value("session_expiry_s", _integer(60, 2**32 - 2), 7 * 86400),
+        keepalive_s=m.value("keepalive_s", integer(5, 3600), 30),
+        session_expiry_s=m.value("session_expiry_s", integer(60, 2**32 - 2), 7 * 86400),
         allow_plaintext=allow_plaintext,
     )  # fmt: skip
 
@@ -198,17 +181,17 @@ def _mqtt_name(what: str):
     def parse(node: yaml.ScalarNode) -> str:
         text = node.value.strip()
         if not _MQTT_NAME.fullmatch(text):
-            raise _Invalid(f"{text!r} is not a valid {what}: use 1-64 characters of A-Z a-z 0-9 _ . -")
+            raise Invalid(f"{text!r} is not a valid {what}: use 1-64 characters of A-Z a-z 0-9 _ . -")
         return text
     return parse
 
 
-def _secret(m: _Mapping, name: str, needs: str | None = None) -> SecretRef | None:
+def _secret(m: Section, name: str, needs: str | None = None) -> SecretRef | None:
     """<name>_file or <name>_env: where the secret is, never the secret itself."""
     file_key, env_key = f"{name}_file", f"{name}_env"
     m.one_of((file_key, env_key), False, "")
-    file = m.value(file_key, _file_path(m.walk.base_dir), None)
-    env = m.value(env_key, _env_name, None)
+    file = m.value(file_key, file_path(m.walk.base_dir), None)
+    env = m.value(env_key, env_name, None)
     if needs and m.has(needs) and file is None and env is None:
         m.problem(needs, f"{needs!r} also needs {file_key} or {env_key}")
     if needs and not m.has(needs) and (file or env):
@@ -224,15 +207,15 @@ _STORE_KEYS = ("url", "org", "bucket", "token_file", "token_env", "timeout_s", "
 _NO_TOKEN = {"token": "do not put secrets in the config; use token_file or token_env"}
 
 
-def _read_store(walk: _Walk, node: yaml.Node | None, path: str) -> Store:
+def _read_store(walk: Walk, node: yaml.Node | None, path: str) -> Store:
     m = walk.mapping(node, path, _STORE_KEYS, refused=_NO_TOKEN)
     return Store(
         url=m.value("url", _store_url, DEFAULT_STORE_URL),
         org=m.value("org", _mqtt_name("org"), "schoolnet"),
         bucket=m.value("bucket", _mqtt_name("bucket"), "schoolnet"),
         token=_secret(m, "token"),
-        timeout_s=m.value("timeout_s", _number(0, 300, above=True), 10.0),
-        retry_max_s=m.value("retry_max_s", _number(0, 3600, above=True), 30.0),
+        timeout_s=m.value("timeout_s", number(0, 300, above=True), 10.0),
+        retry_max_s=m.value("retry_max_s", number(0, 3600, above=True), 30.0),
     )
 
 
@@ -244,42 +227,42 @@ def _store_url(node: yaml.ScalarNode) -> str:
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or " " in text:
-        raise _Invalid(f"{text!r} is not a store URL; use http(s)://HOST:PORT, "
+        raise Invalid(f"{text!r} is not a store URL; use http(s)://HOST:PORT, "
                        f"e.g. {DEFAULT_STORE_URL} for VictoriaMetrics on this machine")
     if parts.username or parts.password:
-        raise _Invalid("do not put user names or passwords in the URL; use token_file or token_env")
+        raise Invalid("do not put user names or passwords in the URL; use token_file or token_env")
     return text.rstrip("/")
 
 
-def _read_batch(walk: _Walk, node: yaml.Node | None, path: str) -> Batch:
+def _read_batch(walk: Walk, node: yaml.Node | None, path: str) -> Batch:
     m = walk.mapping(node, path, ("max_points", "max_messages", "max_wait_s"))
     return Batch(
-        max_points=m.value("max_points", _integer(1, 1_000_000), 5000),
-        max_messages=m.value("max_messages", _integer(1, MAX_RECEIVE_MAXIMUM), 1000),
-        max_wait_s=m.value("max_wait_s", _number(0, 60, above=True), 1.0),
+        max_points=m.value("max_points", integer(1, 1_000_000), 5000),
+        max_messages=m.value("max_messages", integer(1, MAX_RECEIVE_MAXIMUM), 1000),
+        max_wait_s=m.value("max_wait_s", number(0, 60, above=True), 1.0),
     )
 
 
-def _read_deadletter(walk: _Walk, node: yaml.Node | None, path: str) -> DeadLetter:
+def _read_deadletter(walk: Walk, node: yaml.Node | None, path: str) -> DeadLetter:
     m = walk.mapping(node, path, ("path", "max_bytes", "backups"))
     return DeadLetter(
-        path=m.value("path", _file_path(walk.base_dir), "/var/lib/schoolnet/deadletter.jsonl"),
-        max_bytes=m.value("max_bytes", _integer(64 * 1024, 2**40), 64 * 1024 * 1024),
-        backups=m.value("backups", _integer(0, 100), 5),
+        path=m.value("path", file_path(walk.base_dir), "/var/lib/schoolnet/deadletter.jsonl"),
+        max_bytes=m.value("max_bytes", integer(64 * 1024, 2**40), 64 * 1024 * 1024),
+        backups=m.value("backups", integer(0, 100), 5),
     )
 
 
-def _read_presence(walk: _Walk, node: yaml.Node | None, path: str) -> Presence:
+def _read_presence(walk: Walk, node: yaml.Node | None, path: str) -> Presence:
     m = walk.mapping(node, path, ("silent_after_s", "report_every_s"))
-    silent_after = m.value("silent_after_s", _integer(10, 7 * 86400), 180)
-    report_every = m.value("report_every_s", _integer(1, 3600), 30)
+    silent_after = m.value("silent_after_s", integer(10, 7 * 86400), 180)
+    report_every = m.value("report_every_s", integer(1, 3600), 30)
     if silent_after and report_every and report_every >= silent_after:
         m.problem("report_every_s", f"must be shorter than silent_after_s ({silent_after}), "
                                     "or a silent school is reported late")
     return Presence(silent_after_s=silent_after, report_every_s=report_every)
 
 
-def _read_http(walk: _Walk, node: yaml.Node | None, path: str) -> Http:
+def _read_http(walk: Walk, node: yaml.Node | None, path: str) -> Http:
     m = walk.mapping(node, path, ("listen",))
     host, port = m.value("listen", _listen, None) or _split_listen(DEFAULT_LISTEN)
     return Http(host=host, port=port)
@@ -290,7 +273,7 @@ def _listen(node: yaml.ScalarNode) -> tuple[str, int]:
     try:
         return _split_listen(text)
     except ValueError:
-        raise _Invalid(f"{text!r} is not ADDRESS:PORT; e.g. {DEFAULT_LISTEN} "
+        raise Invalid(f"{text!r} is not ADDRESS:PORT; e.g. {DEFAULT_LISTEN} "
                        "(loopback: only this machine's Prometheus/vmagent can read it)") from None
 
 
