@@ -139,7 +139,10 @@ DEVICE_KINDS = (
     "sync_endpoint",
     "other",
 )
-PROBE_STATUSES = ("ok", "down", "timeout", "refused", "auth_failed", "bad_reply", "http_error")
+PROBE_STATUSES = (
+    "ok", "down", "timeout", "refused", "auth_failed", "bad_reply", "http_error", "device_error",
+)
+"""device_error: the device answers but reports a fault (a PJLink error digit 2)."""
 PJLINK_ERROR = Num(0, 2, integer=True, required=False)
 """PJLink ERST digit: 0 no error, 1 warning, 2 error."""
 

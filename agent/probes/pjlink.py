@@ -49,6 +49,11 @@ class ErrorStatus:
     filter: int
     other: int
 
+    def has_error(self) -> bool:
+        """A 2 anywhere (lamp out, fan stopped, overheated, cover open...): the projector
+        answers but cannot teach, so its class is not ready. Warnings (1) do not count."""
+        return 2 in vars(self).values()
+
     def problems(self) -> list[str]:
         """e.g. ["fan error", "filter warning"]."""
         return [
@@ -146,7 +151,7 @@ def projector_state(answers: dict[str, str], rtt_ms: float | None, where: str) -
     errors = read_errors(given["ERST"]) if "ERST" in given else None
     lamps = read_lamps(given["LAMP"]) if "LAMP" in given else ()
     state = ProjectorState(
-        "ok",
+        "device_error" if errors is not None and errors.has_error() else "ok",
         rtt_ms,
         power=power,
         lamp_hours=max(hours for hours, _ in lamps) if lamps else None,

@@ -65,15 +65,15 @@ def test_a_sweep_reads_every_kind_of_device(listener, pjlink_peer, http_peer):
     statuses = {(d.classroom, d.device.device): d.reply.status for d in result.devices}
     assert statuses == {
         ("c7-1", "panel"): "ok",
-        ("c7-1", "projector"): "ok",
+        ("c7-1", "projector"): "device_error",  # its fan has stopped: it answers, cannot teach
         ("c7-1", "pc"): "ok",
         ("c7-2", "panel"): "refused",
         ("c8-1", "board"): "http_error",
         ("c8-1", "projector"): "auth_failed",
     }
-    assert [(c.classroom, c.ready) for c in result.classes] == [("c7-1", True), ("c7-2", False), ("c8-1", False)]
+    assert [(c.classroom, c.ready) for c in result.classes] == [("c7-1", False), ("c7-2", False), ("c8-1", False)]
     body = encoded(result)
-    assert (body["classes_ready"], body["coverage_pct"], body["devices_up"]) == (1, 33.333, 3)
+    assert (body["classes_ready"], body["coverage_pct"], body["devices_up"]) == (0, 0.0, 2)
     projector_item = body["devices"][1]
     assert projector_item["lamp_hours"] == 1234 and projector_item["power_on"] is True
     assert (projector_item["err_fan"], projector_item["err_lamp"], projector_item["err_filter"]) == (2, 0, 0)

@@ -21,7 +21,7 @@ def test_lamp_hours_and_a_fan_error_are_read_exactly(pjlink_peer):
 
     state = query(peer)
 
-    assert (state.status, state.up, state.power, state.power_on) == ("ok", True, 1, True)
+    assert (state.status, state.up, state.power, state.power_on) == ("device_error", False, 1, True)
     assert (state.lamp_hours, state.lamp_on) == (1234, True)
     assert state.errors == ErrorStatus(fan=2, lamp=0, temperature=0, cover=0, filter=0, other=0)
     assert state.detail == f"PJLink 127.0.0.1:{peer.port}: power on; lamp 1234 h; fan error"
@@ -90,9 +90,16 @@ def test_a_projector_without_a_lamp_still_reports_power_and_errors(pjlink_peer):
 
     state = query(peer)
 
-    assert (state.status, state.power_on, state.lamp_hours) == ("ok", True, None)
+    assert (state.status, state.power_on, state.lamp_hours) == ("device_error", True, None)
     assert state.errors.other == 2
     assert "LAMP: not supported by this device (ERR1)" in state.detail
+
+
+def test_a_warning_alone_keeps_the_projector_up(pjlink_peer):
+    state = query(pjlink_peer(power=1, errors="000010", lamp_hours=87))
+
+    assert (state.status, state.up) == ("ok", True)
+    assert state.errors.filter == 1
 
 
 def test_a_stopped_projector_is_refused(pjlink_peer):
