@@ -455,13 +455,20 @@ def _value_problem(value: object, field_type: FieldType, path: str) -> tuple[str
 def _number_problem(value: object, spec: Num, path: str) -> tuple[str, str] | None:
     if type(value) not in (int, float):
         return ("wrong_type", f"{path}: expected a number, got {_json_type(value)}")
-    if not math.isfinite(value):
+    if type(value) is float and not math.isfinite(value):
         return ("not_finite", f"{path}: {value} is not a finite number")
     if spec.integer and type(value) is not int:
         return ("wrong_type", f"{path}: expected an integer, got {value}")
     if not spec.low <= value <= spec.high:
-        return ("out_of_range", f"{path}: {value} is outside {spec.low:g}..{spec.high:g}")
+        return ("out_of_range", f"{path}: {_shown(value)} is outside {spec.low:g}..{spec.high:g}")
     return None
+
+
+def _shown(number: float) -> str:
+    """The number for a rejection's detail, without quoting a thousand-digit integer."""
+    if type(number) is int and number.bit_length() > 100:
+        return f"an integer of about {int(number.bit_length() * 0.30103)} digits"
+    return str(number)
 
 
 def _items_problem(value: object, spec: Items, path: str) -> tuple[str, str] | None:

@@ -238,8 +238,6 @@ def test_the_line_protocol_reader_refuses_what_the_spec_forbids(line):
         parse_line(line)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: validate() raises OverflowError (math.isfinite of an int "
-                   "beyond float range) instead of refusing the number as out_of_range")
 @pytest.mark.parametrize("literal", OVERFLOWING_INTEGERS)
 def test_an_integer_beyond_float_range_is_out_of_range(literal):
     payload = (f'{{"schema":1,"kind":"health","county":"hx","school":"s1","ts":{NOW_MS},"agent_version":"0.1.0",'
