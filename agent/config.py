@@ -434,12 +434,24 @@ def compose(file: str, example: Path = EXAMPLE_CONFIG) -> yaml.Node:
         raise _file_error(file, line, "not UTF-8 text (saved as GBK/ANSI?); "
                                       "save the file as UTF-8") from None
     try:
+        _refuse_aliases(file, text)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
         raise _yaml_error(file, text, error) from None
+    except RecursionError:
+        raise _file_error(file, 1, "nested too deeply to be a schoolnet config") from None
     if root is None:
         raise _file_error(file, 1, f"the file is empty; start from {example}")
     return root
+
+
+def _refuse_aliases(file: str, text: str) -> None:
+    """YAML aliases (*name) would let a small file expand into a huge walk; no schoolnet
+    config needs them, so the first one is a problem at its line."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise _file_error(file, event.start_mark.line + 1,
+                              f"YAML aliases (*{event.anchor}) are not supported; write the value out")
 
 
 def _yaml_error(file: str, text: str, error: yaml.YAMLError) -> ConfigError:
@@ -679,11 +691,25 @@ _CHECK_FORMS = {"icmp": "icmp", "tcp": "tcp:PORT", "dns": "dns", "http": "http(s
                 "pjlink": "pjlink"}
 
 
+_MAX_NUMBER_CHARS = 30
+
+
+def _construct(construct: Callable[[yaml.ScalarNode], Any], node: yaml.ScalarNode, what: str) -> Any:
+    """PyYAML's own conversion, with what it cannot convert (0x_, !!float x, 5000 digits)
+    turned into a problem instead of a traceback."""
+    if len(node.value) > _MAX_NUMBER_CHARS:
+        raise Invalid(f"must be {what}, got a value of {len(node.value)} characters")
+    try:
+        return construct(node)
+    except (ValueError, KeyError, TypeError, IndexError):
+        raise Invalid(f"must be {what}, got {node.value[:_MAX_NUMBER_CHARS]!r}") from None
+
+
 def integer(lo: int, hi: int) -> Parse:
     def parse(node: yaml.ScalarNode) -> int:
         if node.tag != _INT_TAG:
             raise Invalid(f"must be a whole number, got {node.value!r}{_quote_hint(node)}")
-        return _in_range(_YAML.construct_yaml_int(node), lo, hi)
+        return _in_range(_construct(_YAML.construct_yaml_int, node, "a whole number"), lo, hi)
     return parse
 
 
@@ -691,9 +717,9 @@ def number(lo: float, hi: float, above: bool = False) -> Parse:
     """A decimal number; with `above`, `lo` itself is excluded (for 'more than 0')."""
     def parse(node: yaml.ScalarNode) -> float:
         if node.tag == _INT_TAG:
-            return float(_in_range(_YAML.construct_yaml_int(node), lo, hi, above))
+            return float(_in_range(_construct(_YAML.construct_yaml_int, node, "a number"), lo, hi, above))
         if node.tag == _FLOAT_TAG and node.value.lower().lstrip("+-") not in (".inf", ".nan"):
-            return _in_range(_YAML.construct_yaml_float(node), lo, hi, above)
+            return _in_range(_construct(_YAML.construct_yaml_float, node, "a number"), lo, hi, above)
         raise Invalid(f"must be a number, got {node.value!r}{_quote_hint(node)}")
     return parse
 
@@ -713,7 +739,7 @@ def _quote_hint(node: yaml.ScalarNode) -> str:
 def boolean(node: yaml.ScalarNode) -> bool:
     if node.tag != "tag:yaml.org,2002:bool":
         raise Invalid(f"must be true or false, got {node.value!r}")
-    return _YAML.construct_yaml_bool(node)
+    return _construct(_YAML.construct_yaml_bool, node, "true or false")
 
 
 def _identifier(node: yaml.ScalarNode) -> str:

@@ -3,12 +3,11 @@ IT teacher saves, load_config returns a config or raises ConfigError whose every
 names the file, a line (0: the file as a whole) and a key path, with a message; never any
 other exception, and never a hang or a blow-up in memory.
 
-Found so far, each an xfail(strict) test below: values PyYAML resolves or is told to take as
-numbers or booleans but cannot convert (0b_, 0x_, !!int x, !!float x, !!bool maybe),
-integers too long for Python's int(), nesting deeper than Python's recursion limit, and YAML
-aliases that make the agent's loader walk one classroom's devices once per alias (quadratic
-work and problems from a few KB of file). The generators leave the first two out
-(config_files.KNOWN_CRASHERS) so that they can find the next crash meanwhile.
+Found by it and fixed, each kept as a regression test below: values PyYAML resolves or is
+told to take as numbers or booleans but cannot convert (0b_, 0x_, !!int x, !!float x,
+!!bool maybe), integers too long for Python's int(), nesting deeper than Python's recursion
+limit, and YAML aliases (now refused: they made the loader's work quadratic in file size).
+The generators still leave the first two out (config_files.KNOWN_CRASHERS).
 """
 
 from __future__ import annotations
@@ -140,9 +139,6 @@ def load_with(loader: str, key: str, value: str, tmp_path: Path) -> agent_config
     return refused.value.problems[0]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _integer, _number and _boolean call PyYAML's construct_yaml_* "
-                   "on values it cannot convert: 0b_ / 0x_ (resolved as int, int('', 2) fails) and explicit "
-                   "tags (!!int x, !!float x, !!bool maybe); the ValueError/KeyError escapes as a traceback")
 @pytest.mark.parametrize("loader", sorted(LOADERS))
 @pytest.mark.parametrize("value", KNOWN_CRASHERS)
 def test_values_pyyaml_cannot_convert_are_a_problem_of_their_key(loader, value, tmp_path):
@@ -151,8 +147,6 @@ def test_values_pyyaml_cannot_convert_are_a_problem_of_their_key(loader, value, 
     assert problem.path.endswith(f".{key}") and "must be" in problem.message, problem
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an integer of more than 4300 digits (or a sexagesimal one "
-                   "that grows past it) raises ValueError from int()/str() (Python's int_max_str_digits)")
 @pytest.mark.parametrize("loader", sorted(LOADERS))
 @pytest.mark.parametrize("value", TOO_LONG_INTEGERS, ids=["5000-digits", "sexagesimal-3000-places"])
 def test_integers_too_long_for_python_are_a_problem_of_their_key(loader, value, tmp_path):
@@ -167,8 +161,6 @@ DEEP_FILES = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="bug: yaml.compose recurses once per nesting level; RecursionError "
-                   "is not a YAMLError, so _compose lets it escape as a traceback")
 @pytest.mark.parametrize("loader", sorted(LOADERS))
 @pytest.mark.parametrize("text", DEEP_FILES.values(), ids=DEEP_FILES.keys())
 def test_nesting_deeper_than_python_allows_is_one_problem(loader, text, tmp_path):
@@ -239,9 +231,6 @@ def alias_multiplied_config(aliases: int) -> str:
         """) + f"classrooms: [{rooms}]\n"  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="bug: agent.config walks an aliased node once per alias; aliases "
-                   "inside aliases (classrooms x devices) make the work and the problem list quadratic in "
-                   "the file's size: 200 aliases (2 KB) give 40,000 problems; 1000 (8 KB) 1,000,000, 16 s and 0.9 GB")
 def test_aliases_do_not_multiply_the_agent_loaders_work(tmp_path):
     text = alias_multiplied_config(200)
     path = tmp_path / "aliases.yaml"
