@@ -928,22 +928,32 @@ def _parse_check(text: str, forms: str) -> Check:
     raise Invalid(f"unknown check {text!r}; allowed: {forms}")
 
 
+_USERINFO = re.compile(r"(?<=//)[^/?#]*@")
+
+
+def shown_url(text: str) -> str:
+    """The URL as an error message may quote it: a user:password@ part becomes ***@, since
+    config errors go to the terminal and the journal."""
+    return _USERINFO.sub("***@", text)
+
+
 def broker_url(node: yaml.ScalarNode) -> tuple[str, str, str, int]:
     """(url, scheme, host, port) of mqtt[s]://host[:port]; credentials belong elsewhere."""
     text = node.value.strip()
+    shown = shown_url(text)
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError:
-        raise Invalid(f"{text!r}: the port must be a number from 1 to 65535") from None
+        raise Invalid(f"{shown!r}: the port must be a number from 1 to 65535") from None
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or port == 0:
-        raise Invalid(f"{text!r} is not a broker URL; use mqtts://HOST[:PORT], "
+        raise Invalid(f"{shown!r} is not a broker URL; use mqtts://HOST[:PORT], "
                        "e.g. mqtts://mqtt.county.example:8883")
     if parts.username or parts.password:
         raise Invalid("do not put user names or passwords in the URL; use username and "
                        "password_file or password_env")
     if parts.path.strip("/") or parts.query or parts.fragment:
-        raise Invalid(f"{text!r}: give only scheme://host[:port]")
+        raise Invalid(f"{shown!r}: give only scheme://host[:port]")
     default_port = 8883 if parts.scheme == "mqtts" else 1883
     return text, parts.scheme, parts.hostname, port or default_port
 

@@ -36,6 +36,7 @@ from agent.config import (  # noqa: F401 - re-exported for callers of load_confi
     load_yaml,
     number,
     read_secret,
+    shown_url,
 )
 
 EXAMPLE_CONFIG = Path(__file__).with_name("example-config.yaml")
@@ -227,7 +228,7 @@ def _store_url(node: yaml.ScalarNode) -> str:
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or " " in text:
-        raise Invalid(f"{text!r} is not a store URL; use http(s)://HOST:PORT, "
+        raise Invalid(f"{shown_url(text)!r} is not a store URL; use http(s)://HOST:PORT, "
                        f"e.g. {DEFAULT_STORE_URL} for VictoriaMetrics on this machine")
     if parts.username or parts.password:
         raise Invalid("do not put user names or passwords in the URL; use token_file or token_env")

@@ -107,9 +107,6 @@ CREDENTIALS_IN_A_URL = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _broker_url and _store_url quote the whole URL, password "
-                   "included, when it is wrong for another reason (bad port, scheme or host) before "
-                   "checking for user:password@")
 @pytest.mark.parametrize("case", sorted(CREDENTIALS_IN_A_URL))
 def test_a_url_with_a_password_in_it_is_refused_without_repeating_the_password(case, tmp_path):
     secret = distinctive_secret("inurl", in_url=True)
