@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from agent import contract
+from agent.publish.mqtt import connect_failure_text
 from collector import intake
 from collector.batcher import Batch, BatchLimits, Delivery, Entry
 from collector.config import CollectorConfig, read_secret
@@ -167,7 +169,10 @@ class Collector:
                  "resumed" if flags.session_present else "new")
 
     def _on_connect_fail(self, client, userdata) -> None:
-        log.warning("cannot reach broker %s; retrying", self.config.broker.url)
+        # paho calls this from inside its except block: the exception says why.
+        broker = self.config.broker
+        why = connect_failure_text(broker.host, broker.port, sys.exc_info()[1])
+        log.warning("broker %s: %s; retrying", broker.url, why)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         with self._session_lock:

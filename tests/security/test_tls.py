@@ -167,9 +167,6 @@ def _failures(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "broker" in r.getMessage()]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the collector's log says only 'cannot reach broker ...; "
-                   "retrying' when TLS verification fails; unlike the agent it does not say the "
-                   "certificate is not trusted or which setting (broker.ca_file, url host) to check")
 def test_the_collector_says_why_it_refuses_an_untrusted_broker(tls_broker, authorities, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     config = collector_config(tmp_path, tls_broker.port, str(authorities.impostor.cert), "tls-collector")
