@@ -131,7 +131,8 @@ def test_sigterm_writes_and_acks_the_batch_in_flight_then_exits_0(tmp_path, mosq
         victoria_metrics.wait_for(lambda: _pending(collector.port) == 200)
         assert distinct_timestamps(victoria_metrics, CPU) == 0
         assert collector.terminate() == 0
-        assert distinct_timestamps(victoria_metrics, CPU) == 200
+        # It has exited: only it can have written them (the store may take a moment to show them).
+        victoria_metrics.wait_for(lambda: distinct_timestamps(victoria_metrics, CPU) == 200)
         assert "collector stopped" in collector.log()
         assert "unacked" not in collector.log()
 
