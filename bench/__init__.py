@@ -1,0 +1,1 @@
+"""schoolnet benchmarks (issue 7); see README.md."""

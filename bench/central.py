@@ -1,0 +1,157 @@
+"""The central side as the benchmarks run it: real collector processes against the
+harness's mosquitto and VictoriaMetrics, and a way to fill a broker queue quickly.
+
+A collector here is `python -m collector.cli run -c FILE`, exactly what systemd starts,
+with its config written from the example's batch settings; the benchmark reads its own
+/metrics (received, written, pending) as county IT's monitoring would.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from bench import schools
+from bench.processes import REPO, stop
+from tests.harness.servers import VictoriaMetrics, free_port
+
+EXAMPLE_BATCH = {"max_points": 5000, "max_messages": 1000, "max_wait_s": 1.0}
+"""collector/example-config.yaml's batch section: what a county deploys."""
+
+
+def collector_config(folder: Path, client_id: str, group: str, broker_port: int, store_url: str,
+                     **sections: dict) -> Path:
+    """A collector config (written as JSON, which YAML reads) for the benchmark's servers."""
+    config = {
+        "broker": {"url": f"mqtt://127.0.0.1:{broker_port}", "allow_plaintext": True, "client_id": client_id,
+                   "group": group, "keepalive_s": 30},
+        "store": {"url": store_url, "retry_max_s": 30, "timeout_s": 10},
+        "batch": dict(EXAMPLE_BATCH),
+        "deadletter": {"path": str(folder / f"{client_id}-deadletter.jsonl")},
+        "http": {"listen": f"127.0.0.1:{free_port()}"},
+    }  # fmt: skip
+    for section, values in sections.items():
+        config.setdefault(section, {}).update(values)
+    path = folder / f"{client_id}.yaml"
+    path.write_text(json.dumps(config, indent=1), encoding="utf-8")
+    return path
+
+
+class CollectorProcess:
+    """One collector, its log in a file beside its config."""
+
+    def __init__(self, config_path: Path) -> None:
+        self.config_path = config_path
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        self.metrics_port = int(config["http"]["listen"].rsplit(":", 1)[1])
+        self.log_path = config_path.with_suffix(".log")
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def start(self) -> CollectorProcess:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "collector.cli", "run", "-c", str(self.config_path)],
+                cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        return self
+
+    def wait_subscribed(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while healthz(self.metrics_port) != 200:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"collector {self.config_path.stem} not healthy; log:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def metrics(self) -> dict[str, float]:
+        return scrape(self.metrics_port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process, timeout_s=40)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text("utf-8", "replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+def scrape(port: int) -> dict[str, float]:
+    """/metrics as {name: value} (labels kept in the name); {} when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return {}
+    pairs = (line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    return {name: float(value) for name, value in pairs}
+
+
+def healthz(port: int) -> int | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as reply:
+            return reply.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
+
+
+RECEIVED = "schoolnet_collector_received_total"
+WRITTEN = "schoolnet_collector_written_points_total"
+PENDING = "schoolnet_collector_pending_messages"
+
+
+def store_every_series(store: VictoriaMetrics, school_count: int, per_request: int = 500) -> None:
+    """One sample of each series of every school, an hour back, written straight into the
+    store. A county's series exist long before any backlog or load test, and
+    VictoriaMetrics is far slower at a series' first sample (it indexes the series; about
+    6,500 new series/s on the 2-core test machine) than at the next ones."""
+    ts = int(time.time() * 1000) - 3_600_000
+    for first in range(0, school_count, per_request):
+        numbers = range(first, min(school_count, first + per_request))
+        store.write_lines("\n".join(schools.series_lines(number, ts) for number in numbers))
+
+
+def publish_all(port: int, messages: Iterable[tuple[str, bytes]], qos: int = 1, window: int = 5000) -> int:
+    """Publishes every message and returns once the broker acknowledged them all.
+
+    At most `window` wait for their PUBACK at once: paho numbers messages 1-65535 and a
+    larger backlog of its own would reuse numbers still waiting (and lose their acks)."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-filler-{time.monotonic_ns()}",
+                         protocol=mqtt.MQTTv5)  # fmt: skip
+    client.max_inflight_messages_set(min(window, 1000))
+    free = threading.Semaphore(window)
+    client.on_publish = lambda *args: free.release()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    sent = 0
+    try:
+        for topic, payload in messages:
+            _take_slot(free, sent)
+            client.publish(topic, payload, qos=qos)
+            sent += 1
+        for _ in range(window):
+            _take_slot(free, sent)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return sent
+
+
+def _take_slot(free: threading.Semaphore, sent: int) -> None:
+    if not free.acquire(timeout=60):
+        raise RuntimeError(f"the broker stopped acknowledging after {sent} messages")

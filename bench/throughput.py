@@ -1,0 +1,309 @@
+"""4. Collector throughput: points per second from mosquitto into VictoriaMetrics, with QoS 1
+and the ack only after the store confirmed the write, beside the broker's raw rate.
+
+How: before anything is published, every consumer's persistent session is made and
+subscribed, then left: mosquitto_sub's own (the anchor), one collector's (shared group
+"bench-one") and two collectors' (shared group "bench-pair"). Then N messages of the
+simulated schools' realistic mix (bench/schools.py) are published with QoS 1, so each
+session holds its copy in the broker's queue. Each consumer then drains its queue alone:
+  anchor      mosquitto_sub -V mqttv5 -q 1 -C N, with the collector's Receive Maximum
+              (-D connect receive-maximum 1000), timed from start to exit;
+  collectors  `python -m collector.cli run`, timed from the first message received to
+              the moment everything was written and acked (its /metrics, read every 0.1 s).
+The figure is points/s (what the store takes); messages/s are in the notes.
+
+If a collector misses a target, one more drain runs under py-spy (installed into the venv
+for the benchmarks only; see README.md) and the busiest functions go into the report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from agent import contract
+from bench import profile, schools
+from bench.central import (
+    PENDING,
+    RECEIVED,
+    WRITTEN,
+    CollectorProcess,
+    collector_config,
+    publish_all,
+    store_every_series,
+)
+from bench.plan import RunPlan, say
+from bench.processes import timed_run
+from bench.report import Figure, Outcome, Target
+from bench.usage import Usage, UsageWatch
+from tests.harness.servers import Mosquitto, VictoriaMetrics
+
+NAME = "throughput"
+TITLE = "collector points/s, QoS 1 with ack after write, vs the raw broker rate / 汇聚吞吐"
+
+FULL_MESSAGES, QUICK_MESSAGES = 60_000, 20_000
+SCHOOLS = 2000
+RECEIVE_MAXIMUM = 1000  # the collector's batch.max_messages, also its MQTT Receive Maximum
+RAW_CLIENT = "bench-raw"
+BATCHES = "schoolnet_collector_batch_seconds_count"
+POINTS_TARGET = Target(">=", 20_000, text=">= 20,000 points/s")
+RAW_TARGET = Target(">=", 0.5, "ratio", ">= 0.5x raw broker rate")
+POLL_S = 0.1
+DRAIN_LIMIT_S = 300
+
+
+@dataclass(frozen=True)
+class Drain:
+    """One consumer emptying its queue: how long, and what its processes used meanwhile."""
+
+    consumer: str
+    seconds: float
+    messages: int
+    points: int
+    usage: dict
+    writes: int = 0
+    """Store writes it took (collectors only): points / writes is the batch size in practice."""
+
+    @property
+    def points_per_s(self) -> float:
+        return self.points / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def messages_per_s(self) -> float:
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+
+def traffic(count: int, now_ms: int) -> Iterator[tuple[str, bytes, int]]:
+    """(topic, payload, points) of `count` messages: SCHOOLS schools' minutes, one after
+    another, newest last, each message with its own timestamp."""
+    templates = [schools.school_templates(number) for number in range(SCHOOLS)]
+    minutes = -(-count // sum(len(schools.minute_kinds(schools.shape_of(n))) for n in range(SCHOOLS)))
+    produced = 0
+    for minute in range(minutes):
+        for number, kinds in enumerate(templates):
+            for slot, kind in enumerate(schools.minute_kinds(schools.shape_of(number))):
+                if produced == count:
+                    return
+                ts = now_ms - (minutes - minute) * 60_000 + slot * 10_000 + number % 1000
+                produced += 1
+                yield kinds[kind].topic, kinds[kind].payload(ts), kinds[kind].points
+
+
+def throughput_figures(raw: Drain, one: Drain, pair: Drain) -> list[Figure]:
+    figures = []
+    for drain, label in ((one, "1 collector"), (pair, "2 collectors, one shared group")):
+        figures.append(Figure(f"{label}: points/s into VictoriaMetrics", drain.points_per_s, "points/s",
+                              "mosquitto_sub -q 1 (same stream)", raw.points_per_s, POINTS_TARGET))
+        figures.append(Figure(f"{label}: share of the raw broker rate", drain.points_per_s, "points/s",
+                              "mosquitto_sub -q 1 (same stream)", raw.points_per_s, RAW_TARGET))
+    return figures
+
+
+# --- measuring ----------------------------------------------------------------------------------
+
+
+class Bench:
+    """The broker, the store and the consumers' sessions of one throughput run."""
+
+    def __init__(self, plan: RunPlan, broker: Mosquitto, store: VictoriaMetrics) -> None:
+        self.plan, self.broker, self.store = plan, broker, store
+        folder = plan.scratch(NAME)
+        self.one = [CollectorProcess(collector_config(folder, "bench-one", "bench-one", broker.port, store.url))]
+        self.pair = [CollectorProcess(collector_config(folder, f"bench-pair-{side}", "bench-pair", broker.port,
+                                                       store.url)) for side in "ab"]  # fmt: skip
+
+    def make_sessions(self) -> None:
+        """Every consumer subscribes once and leaves: from now on the broker queues for it."""
+        done = timed_run(self._raw_argv(["-E"]), timeout_s=30)
+        if done.returncode != 0:
+            raise RuntimeError(f"mosquitto_sub could not subscribe: {done.stderr[-500:]}")
+        for collector in self.one + self.pair:
+            collector.start().wait_subscribed()
+            collector.stop()
+
+    def _raw_argv(self, extra: list[str]) -> list[str]:
+        return ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.broker.port), "-V", "mqttv5", "-c",
+                "-x", "86400", "-i", RAW_CLIENT, "-q", "1", "-t", schools_subscription(),
+                "-D", "connect", "receive-maximum", str(RECEIVE_MAXIMUM), *extra]  # fmt: skip
+
+    def warm_store(self) -> None:
+        """Every school's series into the store before the drain: see store_every_series."""
+        store_every_series(self.store, SCHOOLS)
+
+    def fill(self, count: int) -> int:
+        """Publishes `count` messages; returns the points they make."""
+        points = [0]
+
+        def messages() -> Iterator[tuple[str, bytes]]:
+            for topic, payload, message_points in traffic(count, int(time.time() * 1000)):
+                points[0] += message_points
+                yield topic, payload
+
+        publish_all(self.broker.port, messages())
+        return points[0]
+
+    def drain_raw(self, count: int, points: int) -> Drain:
+        watch = UsageWatch({"broker": self.broker.process.pid}, every_s=0.5).start()
+        done = timed_run(self._raw_argv(["-C", str(count)]), timeout_s=600)
+        usage = watch.stop()
+        if done.returncode != 0:
+            raise RuntimeError(f"mosquitto_sub failed ({done.returncode}): {done.stderr[-500:]}")
+        return Drain("mosquitto_sub", done.wall_s, count, points, _cpu(usage))
+
+    def drain_collectors(self, collectors: list[CollectorProcess], count: int, points: int,
+                         name: str, during=None) -> Drain:
+        """Starts the collectors and times them from the first message in to the last ack."""
+        for collector in collectors:
+            collector.start()
+        try:
+            pids = {f"collector {c.config_path.stem}": c.pid for c in collectors}
+            watch = UsageWatch({**pids, "broker": self.broker.process.pid,
+                                "victoria-metrics": self.store.process.pid}, every_s=0.5).start()  # fmt: skip
+            if during:
+                during(collectors)
+            first, last = self._timed_drain(collectors, count, points)
+            usage = watch.stop()
+            writes = sum(c.metrics().get(BATCHES, 0) for c in collectors)
+        finally:
+            for collector in collectors:
+                collector.stop()
+        return Drain(name, last - first, count, points, _cpu(usage), int(writes))
+
+    def _timed_drain(self, collectors: list[CollectorProcess], count: int, points: int) -> tuple[float, float]:
+        first = None
+        deadline = time.monotonic() + DRAIN_LIMIT_S
+        while time.monotonic() < deadline:
+            readings = [collector.metrics() for collector in collectors]
+            now = time.monotonic()
+            received = sum(reading.get(RECEIVED, 0) for reading in readings)
+            if first is None and received > 0:
+                first = now - POLL_S / 2  # it began somewhere in the last poll interval
+            written = sum(reading.get(WRITTEN, 0) for reading in readings)
+            # The pending gauge is only updated between batches, so it can read 0 while a
+            # batch is still being built: the points written say when the drain is over.
+            if received >= count and written >= points and all(r.get(PENDING, 1) == 0 for r in readings):
+                return first, now
+            self.plan.pause(POLL_S)
+        logs = "\n".join(collector.log_tail() for collector in collectors)
+        raise TimeoutError(f"the collectors did not drain {count} messages within {DRAIN_LIMIT_S} s:\n{logs}")
+
+
+def receive_maximum_kept(port: int, receive_maximum: int = 10, queued: int = 100) -> tuple[int, int]:
+    """(delivered before any ack, delivered after acking only those) to a resumed session
+    announcing Receive Maximum `receive_maximum` with `queued` messages waiting. A broker that
+    keeps to it answers (10, 20): the collector counts on that to bound its memory."""
+    topic = "bench/receive-maximum"
+    got: list[int] = []
+
+    def connect() -> mqtt.Client:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-receive-maximum",
+                             protocol=mqtt.MQTTv5, manual_ack=True)  # fmt: skip
+        client.on_message = lambda _client, _userdata, message: got.append(message.mid)
+        client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval, properties.ReceiveMaximum = 600, receive_maximum
+        client.connect("127.0.0.1", port, clean_start=False, properties=properties)
+        client.loop_start()
+        return client
+
+    def leave(client: mqtt.Client) -> None:
+        client.disconnect()
+        client.loop_stop()
+
+    leave(_subscribed(connect))
+    publish_all(port, ((topic, b"x") for _ in range(queued)))
+    got.clear()
+    client = connect()
+    time.sleep(2)
+    first = list(got)
+    for mid in first:
+        client.ack(mid, 1)
+    time.sleep(2)
+    leave(client)
+    return len(first), len(got)
+
+
+def _subscribed(connect) -> mqtt.Client:
+    client = connect()
+    time.sleep(1)
+    return client
+
+
+def schools_subscription() -> str:
+    return contract.SUBSCRIPTION
+
+
+def _cpu(usage: dict[str, Usage | None]) -> dict[str, float]:
+    """CPU in % of one core per process (what the report shows)."""
+    return {name: round(u.cpu_pct, 1) for name, u in usage.items() if u is not None}
+
+
+def run(plan: RunPlan) -> Outcome:
+    count = QUICK_MESSAGES if plan.quick else FULL_MESSAGES
+    with Mosquitto(plan.scratch("throughput-broker")) as broker, \
+            VictoriaMetrics(plan.scratch("throughput-store")) as store:
+        bench = Bench(plan, broker, store)
+        bench.make_sessions()
+        say("throughput: every school's series into the store first")
+        bench.warm_store()
+        say(f"throughput: publishing {count:,} messages into every session's queue")
+        points = bench.fill(count)
+        say("throughput: draining with mosquitto_sub (anchor)")
+        raw = bench.drain_raw(count, points)
+        say("throughput: draining with 1 collector")
+        one = bench.drain_collectors(bench.one, count, points, "1 collector")
+        say("throughput: draining with 2 collectors in one group")
+        pair = bench.drain_collectors(bench.pair, count, points, "2 collectors")
+        figures = throughput_figures(raw, one, pair)
+        kept = receive_maximum_kept(broker.port)
+        profiled = None
+        if any(figure.verdict == "miss" for figure in figures[:2]):
+            say("throughput: a target was missed; one more drain under py-spy")
+            profiled = profile_drain(plan, bench, min(count, 50_000))
+    notes = throughput_notes(count, points, raw, one, pair, profiled, kept)
+    return Outcome(NAME, TITLE, tuple(figures), notes,
+                   {"raw": vars(raw), "one": vars(one), "pair": vars(pair), "receive_maximum_10": kept})
+
+
+def profile_drain(plan: RunPlan, bench: Bench, count: int) -> profile.ProfileSummary | str:
+    """The single collector drains `count` more messages with py-spy attached from its start."""
+    if profile.py_spy() is None:
+        return "py-spy is not installed (.venv/bin/pip install py-spy), so no profile was taken"
+    points = bench.fill(count)
+    recording: list[profile.Recording] = []
+
+    def attach(collectors: list[CollectorProcess]) -> None:
+        recording.append(profile.Recording(collectors[0].pid, plan.scratch(NAME) / "collector.pyspy.txt"))
+
+    try:
+        bench.drain_collectors(bench.one, count, points, "1 collector under py-spy", during=attach)
+    finally:
+        summary = recording[0].stop() if recording else "py-spy did not start"
+    return summary
+
+
+def throughput_notes(count: int, points: int, raw: Drain, one: Drain, pair: Drain,
+                     profiled: profile.ProfileSummary | str | None, kept: tuple[int, int]) -> tuple[str, ...]:
+    notes = [
+        (f"{count:,} QoS 1 messages ({points:,} points, {points / count:.1f} per message) of "
+         f"{SCHOOLS:,} simulated schools' realistic minute (broadband x2, classrooms, sync, health), "
+         "queued in each consumer's persistent session before it connects; mosquitto as the harness "
+         "runs it (persistence on, autosave every second), VictoriaMetrics single node; batch settings "
+         "of collector/example-config.yaml (5000 points, 1000 messages, 1 s)."),
+    ]
+    for drain in (raw, one, pair):
+        writes = f", {drain.writes} store writes ({drain.points / drain.writes:,.0f} points each)" if drain.writes else ""
+        notes.append(f"{drain.consumer}: {drain.seconds:.2f} s, {drain.messages_per_s:,.0f} messages/s, "
+                     f"{drain.points_per_s:,.0f} points/s{writes}; CPU (% of one core): {drain.usage}.")
+    notes.append(f"Receive Maximum: a resumed session announcing 10, with 100 messages queued, got {kept[0]} "
+                 f"before acking and {kept[1]} after acking only those (a broker keeping to it: 10, then 20).")
+    if isinstance(profiled, profile.ProfileSummary):
+        notes += profiled.lines()
+    elif profiled:
+        notes.append(profiled)
+    return tuple(notes)
