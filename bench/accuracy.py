@@ -242,6 +242,25 @@ def run(plan: RunPlan) -> Outcome:
         ("Lossy link: no target (TCP, not the tool, sets the rate there; random loss makes runs differ "
          "by tens of %); read the ratio to iperf3 on the same link."),
         ("The speedtest-cli engine keeps TCP slow start in its figure and divides by the time until its "
-         "last request ends; the http backend drops a 1.5 s warm-up (agent/probes/speed_http.py)."),
+         "last request ends; the http backend drops a 1.5 s warm-up (agent/probes/speed_http.py). The "
+         "engine's upload counts bytes as it hands them to the socket (speedtest.py HTTPUploaderData.read), "
+         "so what still sits in socket buffers when it stops counts as sent: it can read above the ceiling."),
+        ("\"busiest core\" is the agent's own cpu_max_pct: it samples every core of the machine, and here the "
+         "wire, the servers and the client share 2 cores, so it reads high; \"server process\" is the test "
+         "server's own CPU, which shows the peers were not the limit."),
     )
-    return Outcome(NAME, TITLE, tuple(figures), notes, details)
+    return Outcome(NAME, TITLE, tuple(figures), notes + failure_notes(details), details)
+
+
+def failure_notes(details: dict) -> tuple[str, ...]:
+    """What went wrong in the agent's runs, and whether plain iperf3 does it too."""
+    failed = [(case, r) for case, result in details.items() for r in result["agent"] if r["problem"]]
+    notes = tuple(f"{case}: agent {r['tool']} {r['direction']} failed: {r['problem'][:160]}" for case, r in failed)
+    if any("control message" in r["problem"] for _, r in failed):
+        notes += (IPERF3_RESET_NOTE,)
+    return notes
+
+
+IPERF3_RESET_NOTE = (
+    "\"unable to receive control message\" is iperf3 3.12's own error: plain `iperf3 -c` hits it too on the "
+    "lossy link, though less often than the agent's backend (README.md, findings).")

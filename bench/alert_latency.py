@@ -253,10 +253,10 @@ def alert_outcome(timelines: dict[str, dict[str, Timeline]], quick: bool) -> Out
         will = median_after_kill(lines, "will")
         label = f"kill -> webhook, {variant} rules"
         figures.append(Figure(f"{label}, median of {len(lines)}", statistics.median(arrived) if arrived else None,
-                              "s", "kill -> last will", will, TARGET))
+                              "s", "kill -> last will", will, TARGET, like_for_like=False))
         figures.append(Figure(f"{label}, worst of {len(lines)}",
                               max(arrived) if len(arrived) == len(totals) else None, "s",
-                              "kill -> last will", will, TARGET))
+                              "kill -> last will", will, TARGET, like_for_like=False))
     return Outcome(NAME, TITLE, tuple(figures), alert_notes(timelines, quick),
                    {variant: {school: {"killed_at": t.killed_at, "seen": t.seen} for school, t in by_school.items()}
                     for variant, by_school in timelines.items()})  # fmt: skip

@@ -31,6 +31,13 @@ class RunPlan:
     def __post_init__(self) -> None:
         self.links_quiet.set()
 
+    def wait_links_quiet(self, who: str) -> None:
+        """Returns once no background benchmark loads a link (see links_quiet)."""
+        if not self.links_quiet.is_set():
+            say(f"{who}: waiting for footprint's speed test to end")
+            while not self.links_quiet.wait(1.0):
+                self.check()
+
     def pause(self, seconds: float) -> None:
         """Sleeps, unless the run is stopping (then raises Stopped)."""
         if self.stop.wait(max(0.0, seconds)):

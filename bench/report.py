@@ -55,11 +55,15 @@ class Figure:
     anchor_value: float | None = None
     target: Target | None = None
     note: str = ""
+    like_for_like: bool = True
+    """False when the anchor is a floor to read the value against (the broker's own ack time
+    beside an end-to-end lag), not another tool doing the same job: then no ratio is shown."""
 
     @property
     def ratio(self) -> float | None:
-        """value / anchor_value, or None when either is missing or the anchor is 0."""
-        if self.value is None or self.anchor_value is None or self.anchor_value == 0:
+        """value / anchor_value, or None when either is missing, the anchor is 0 or it is
+        not like for like."""
+        if not self.like_for_like or self.value is None or not self.anchor_value:
             return None
         return self.value / self.anchor_value
 

@@ -37,9 +37,10 @@ COMMITTED_REPORT = BENCH_DIR / "REPORT.md"
 BENCHMARKS = {module.NAME: module for module in (accuracy, sweep, footprint, throughput, fleet, alert_latency)}
 """In the issue's order, which is the report's."""
 BACKGROUND = ("alert_latency", "footprint")
-FOREGROUND = ("sweep", "accuracy", "throughput", "fleet")
-QUIET_LINKS_NEEDED = ("accuracy", "throughput", "fleet")
-"""Not while footprint's agent runs its speed test (sweep is timeouts, not CPU: it goes first)."""
+FOREGROUND = ("sweep", "fleet", "accuracy", "throughput")
+"""sweep is made of timeouts, not CPU, and fleet's first minutes are set-up (it waits itself
+before measuring), so both can go while footprint's speed test runs; the others wait for it."""
+QUIET_LINKS_NEEDED = ("accuracy", "throughput")
 NEEDED_PROGRAMS = ("ip", "tc", "iperf3", "fping", "mosquitto", "mosquitto_sub", "victoria-metrics", "vmalert",
                    "prometheus-alertmanager")  # fmt: skip
 SETUP_HINT = "./scripts/setup (as root, on Debian 12)"
@@ -109,7 +110,7 @@ def run_all(plan: RunPlan, chosen: list[str]) -> tuple[list[Outcome], bool]:
             thread.start()
         for current in (name for name in FOREGROUND if name in chosen):
             if current in QUIET_LINKS_NEEDED:
-                _wait_quiet(plan, current)
+                plan.wait_links_quiet(current)
             outcomes[current] = guarded(current, plan)
         current = ""
         for thread in threads:
@@ -125,13 +126,6 @@ def run_all(plan: RunPlan, chosen: list[str]) -> tuple[list[Outcome], bool]:
             thread.join()
     ordered = [outcomes[name] for name in BENCHMARKS if name in outcomes]
     return ordered, interrupted
-
-
-def _wait_quiet(plan: RunPlan, name: str) -> None:
-    if not plan.links_quiet.is_set():
-        say(f"{name}: waiting for footprint's speed test to end")
-        while not plan.links_quiet.wait(1.0):
-            pass
 
 
 def guarded(name: str, plan: RunPlan) -> Outcome:

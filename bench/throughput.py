@@ -85,13 +85,13 @@ def traffic(count: int, now_ms: int) -> Iterator[tuple[str, bytes, int]]:
     minutes = -(-count // sum(len(schools.minute_kinds(schools.shape_of(n))) for n in range(SCHOOLS)))
     produced = 0
     for minute in range(minutes):
-        for number, kinds in enumerate(templates):
+        for number, school in enumerate(templates):
             for slot, kind in enumerate(schools.minute_kinds(schools.shape_of(number))):
                 if produced == count:
                     return
                 ts = now_ms - (minutes - minute) * 60_000 + slot * 10_000 + number % 1000
                 produced += 1
-                yield kinds[kind].topic, kinds[kind].payload(ts), kinds[kind].points
+                yield school[kind].topic, school[kind].payload(ts), school[kind].points
 
 
 def throughput_figures(raw: Drain, one: Drain, pair: Drain) -> list[Figure]:
@@ -107,8 +107,9 @@ def throughput_figures(raw: Drain, one: Drain, pair: Drain) -> list[Figure]:
 # --- measuring ----------------------------------------------------------------------------------
 
 
-class Bench:
-    """The broker, the store and the consumers' sessions of one throughput run."""
+class Backlog:
+    """A backlog at the broker and the consumers that drain it: their sessions, the
+    messages queued for them, and each drain timed."""
 
     def __init__(self, plan: RunPlan, broker: Mosquitto, store: VictoriaMetrics) -> None:
         self.plan, self.broker, self.store = plan, broker, store
@@ -247,41 +248,41 @@ def run(plan: RunPlan) -> Outcome:
     count = QUICK_MESSAGES if plan.quick else FULL_MESSAGES
     with Mosquitto(plan.scratch("throughput-broker")) as broker, \
             VictoriaMetrics(plan.scratch("throughput-store")) as store:
-        bench = Bench(plan, broker, store)
-        bench.make_sessions()
+        backlog = Backlog(plan, broker, store)
+        backlog.make_sessions()
         say("throughput: every school's series into the store first")
-        bench.warm_store()
+        backlog.warm_store()
         say(f"throughput: publishing {count:,} messages into every session's queue")
-        points = bench.fill(count)
+        points = backlog.fill(count)
         say("throughput: draining with mosquitto_sub (anchor)")
-        raw = bench.drain_raw(count, points)
+        raw = backlog.drain_raw(count, points)
         say("throughput: draining with 1 collector")
-        one = bench.drain_collectors(bench.one, count, points, "1 collector")
+        one = backlog.drain_collectors(backlog.one, count, points, "1 collector")
         say("throughput: draining with 2 collectors in one group")
-        pair = bench.drain_collectors(bench.pair, count, points, "2 collectors")
+        pair = backlog.drain_collectors(backlog.pair, count, points, "2 collectors")
         figures = throughput_figures(raw, one, pair)
         kept = receive_maximum_kept(broker.port)
         profiled = None
         if any(figure.verdict == "miss" for figure in figures[:2]):
             say("throughput: a target was missed; one more drain under py-spy")
-            profiled = profile_drain(plan, bench, min(count, 50_000))
+            profiled = profile_drain(plan, backlog, min(count, 50_000))
     notes = throughput_notes(count, points, raw, one, pair, profiled, kept)
     return Outcome(NAME, TITLE, tuple(figures), notes,
                    {"raw": vars(raw), "one": vars(one), "pair": vars(pair), "receive_maximum_10": kept})
 
 
-def profile_drain(plan: RunPlan, bench: Bench, count: int) -> profile.ProfileSummary | str:
+def profile_drain(plan: RunPlan, backlog: Backlog, count: int) -> profile.ProfileSummary | str:
     """The single collector drains `count` more messages with py-spy attached from its start."""
     if profile.py_spy() is None:
         return "py-spy is not installed (.venv/bin/pip install py-spy), so no profile was taken"
-    points = bench.fill(count)
+    points = backlog.fill(count)
     recording: list[profile.Recording] = []
 
     def attach(collectors: list[CollectorProcess]) -> None:
         recording.append(profile.Recording(collectors[0].pid, plan.scratch(NAME) / "collector.pyspy.txt"))
 
     try:
-        bench.drain_collectors(bench.one, count, points, "1 collector under py-spy", during=attach)
+        backlog.drain_collectors(backlog.one, count, points, "1 collector under py-spy", during=attach)
     finally:
         summary = recording[0].stop() if recording else "py-spy did not start"
     return summary

@@ -5,8 +5,10 @@ import json
 import pytest
 
 from bench.accuracy import (
+    IPERF3_RESET_NOTE,
     LinkCase,
     Throughput,
+    failure_notes,
     goodput_ceiling_mbit,
     link_figures,
     parse_agent,
@@ -55,3 +57,16 @@ def test_iperf3_and_agent_output_are_parsed_or_say_why_not():
     down, up = parse_agent(agent, "http")
     assert (down.mbps, up.mbps, down.problem) == (12.5, None, "timeout: no answer")
     assert all(result.problem == "Traceback" for result in parse_agent("Traceback", "http"))
+
+
+def test_failed_runs_are_named_and_iperf3s_own_reset_explained():
+    details = {"100 Mbit/s, 30 ms, 0.5% loss": {"agent": [
+        {"tool": "iperf3", "direction": "upload", "problem": "protocol: iperf3: unable to receive control message"},
+        {"tool": "http", "direction": "upload", "problem": ""},
+    ]}}
+
+    notes = failure_notes(details)
+
+    assert notes[0].startswith("100 Mbit/s, 30 ms, 0.5% loss: agent iperf3 upload failed: protocol:")
+    assert notes[1] == IPERF3_RESET_NOTE
+    assert failure_notes({"20 Mbit/s": {"agent": []}}) == ()

@@ -75,3 +75,8 @@ def test_the_json_report_carries_ratio_and_verdict_beside_the_raw_details():
     figure = document["benchmarks"][0]["figures"][0]
     assert (figure["ratio"], figure["verdict"]) == (1.5, PASS)
     assert document["benchmarks"][0]["details"] == {"runs": [1, 2]}
+
+
+def test_a_floor_anchor_is_shown_without_a_ratio():
+    figure = Figure("lag p99", 4.35, "s", "broker PUBACK p99", 0.09, Target("<", 10), like_for_like=False)
+    assert (figure.ratio, figure.verdict) == (None, PASS)
