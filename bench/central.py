@@ -1,9 +1,10 @@
 """The central side as the benchmarks run it: real collector processes against the
-harness's mosquitto and VictoriaMetrics, and a way to fill a broker queue quickly.
+harness's mosquitto and VictoriaMetrics, a way to fill a broker queue quickly, and a way
+to give a store every series of a county before it is measured.
 
 A collector here is `python -m collector.cli run -c FILE`, exactly what systemd starts,
-with its config written from the example's batch settings; the benchmark reads its own
-/metrics (received, written, pending) as county IT's monitoring would.
+with its config written from the example's batch and store settings; the benchmark reads
+its /metrics (received, written, pending) as county IT's monitoring would.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from bench.processes import REPO, stop
 from tests.harness.servers import VictoriaMetrics, free_port
 
 EXAMPLE_BATCH = {"max_points": 5000, "max_messages": 1000, "max_wait_s": 1.0}
-"""collector/example-config.yaml's batch section: what a county deploys."""
+EXAMPLE_STORE_TIMINGS = {"timeout_s": 10, "retry_max_s": 30}
+"""collector/example-config.yaml's batch and store settings: what a county deploys."""
 
 
 def collector_config(folder: Path, client_id: str, group: str, broker_port: int, store_url: str,
@@ -34,7 +36,7 @@ def collector_config(folder: Path, client_id: str, group: str, broker_port: int,
     config = {
         "broker": {"url": f"mqtt://127.0.0.1:{broker_port}", "allow_plaintext": True, "client_id": client_id,
                    "group": group, "keepalive_s": 30},
-        "store": {"url": store_url, "retry_max_s": 30, "timeout_s": 10},
+        "store": {"url": store_url, **EXAMPLE_STORE_TIMINGS},
         "batch": dict(EXAMPLE_BATCH),
         "deadletter": {"path": str(folder / f"{client_id}-deadletter.jsonl")},
         "http": {"listen": f"127.0.0.1:{free_port()}"},

@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = args.only or list(BENCHMARKS)
     workdir = Path(tempfile.mkdtemp(prefix="schoolnet-bench-"))
     plan = RunPlan(quick=args.quick, workdir=workdir)
-    signal.signal(signal.SIGTERM, _interrupt)
+    for signum in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell may start us with it ignored
+        signal.signal(signum, _interrupt)
     started = datetime.now(timezone.utc)
     try:
         outcomes, interrupted = run_all(plan, chosen)
@@ -73,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.run",
                                      description="性能基准测试 / schoolnet benchmarks against anchors (issue 7)")
     parser.add_argument("--quick", action="store_true",
-                        help="短时运行（约5分钟）/ a short run, about 5 minutes (the full one takes about 20)")
+                        help="短时运行（约5分钟）/ a short run, about 5 minutes (the full one takes about 15)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), metavar="NAME",
                         help=f"只运行这些 / run only these: {', '.join(BENCHMARKS)}")
     return parser
