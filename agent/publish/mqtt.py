@@ -3,7 +3,11 @@
 Every message goes into the spool first and leaves it only when the broker's PUBACK says
 it was accepted, so an outage, a refused message or a killed agent never loses one.
 Delivery is at least once: a message whose PUBACK never came is sent again, byte for
-byte (its measuring time is inside the payload).
+byte (its measuring time is inside the payload). A PUBACK that says "no matching
+subscribers" (0x10) is not a delivery: the broker accepted the message and gave it to no
+one, which happens when no collector is subscribed, e.g. right after a broker restart
+(mosquitto 2.0 does not keep shared subscriptions across one). Such messages stay in the
+spool and sending pauses, then resumes from the oldest, until a collector listens again.
 
 Commands: given `on_command`, the publisher subscribes (QoS 1, again after every connect)
 to the school's own cmd topic and hands each payload to it, in paho's network thread;
@@ -66,9 +70,14 @@ STOP_WAIT_S = 5.0
 HELD_RETRY_S = 600.0
 """How often messages the broker refused are offered again. Not at every reconnect: some
 brokers drop the connection after refusing, and we would loop reconnecting."""
+UNHEARD_RETRY_S = (2.0, 60.0)
+"""After a "no matching subscribers" PUBACK, wait this long before offering the spool
+again: first the lower figure (a collector resubscribes within seconds of a broker
+restart), doubling while no one listens, up to the upper one."""
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 120
 _REFUSED = 0x80  # PUBACK/CONNACK reason codes from 0x80 up are failures (MQTT v5, 2.4)
+_NO_MATCHING_SUBSCRIBERS = 0x10  # accepted, but given to no one (MQTT v5, 3.4.2.1)
 _RECEIVE_MAXIMUM_DEFAULT = 65535  # when the broker's CONNACK does not say (MQTT v5, 3.2.2.3.3)
 
 
@@ -94,6 +103,7 @@ class PublisherStats:
     connected: bool
     in_flight: int
     held: int  # refused by the broker, waiting in the spool for a retry
+    unheard: int  # accepted by the broker but no collector was subscribed: sent again
     spool: SpoolStats
     last_error: str | None
 
@@ -259,6 +269,7 @@ class Publisher:
             connected=self._online.is_set(),
             in_flight=self._sender.in_flight,
             held=self._sender.held,
+            unheard=self._sender.unheard,
             spool=self._spool.stats(),
             last_error=self._last_error,
         )
@@ -387,6 +398,9 @@ class _Sender:
         self._next_retry = 0.0
         self._cursor = 0  # the last spool seq looked at; 0 when held ones are offered again
         self._refused_topics: set[str] = set()
+        self._unheard: set[int] = set()  # seqs nobody was subscribed to, offered at _unheard_retry
+        self._unheard_retry = 0.0
+        self._unheard_wait_s = UNHEARD_RETRY_S[0]
         self._birth_mid: int | None = None
         self._stop_deadline: float | None = None
 
@@ -397,6 +411,10 @@ class _Sender:
     @property
     def held(self) -> int:
         return len(self._held)
+
+    @property
+    def unheard(self) -> int:
+        return len(self._unheard)
 
     def run(self) -> None:
         while True:
@@ -418,6 +436,8 @@ class _Sender:
             return not self._in_flight or time.monotonic() >= self._stop_deadline
         if self._held and time.monotonic() >= self._next_retry:
             self._offer_held_again()
+        if self._unheard and time.monotonic() >= self._unheard_retry:
+            self._offer_unheard_again()
         self._fill_window()
         return False
 
@@ -436,9 +456,10 @@ class _Sender:
     def _seconds_to_wait(self) -> float | None:
         if self._stop_deadline is not None:
             return max(0.0, self._stop_deadline - time.monotonic())
-        if self._held:
-            return max(0.0, self._next_retry - time.monotonic())
-        return None
+        deadlines = [self._next_retry] if self._held else []
+        if self._unheard:
+            deadlines.append(self._unheard_retry)
+        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
 
     def _handle(self, event: object, delivered: list[int]) -> None:
         if isinstance(event, _Acked):
@@ -458,9 +479,13 @@ class _Sender:
             if event.mid == self._birth_mid and event.code >= _REFUSED:
                 log.error("broker refused our online status: %s; %s", event.reason, refusal_hint(event.code))
             return
-        if event.code < _REFUSED:  # 0x00, or 0x10 "no matching subscribers": accepted
+        if event.code == _NO_MATCHING_SUBSCRIBERS:
+            self._keep_unheard(sent)
+            return
+        if event.code < _REFUSED:
             delivered.append(sent.seq)
             self._refused_topics.discard(sent.topic)
+            self._unheard_wait_s = UNHEARD_RETRY_S[0]
             return
         self._hold(sent.seq)
         if sent.topic not in self._refused_topics:  # once per topic until one gets through
@@ -474,6 +499,20 @@ class _Sender:
             self._next_retry = time.monotonic() + HELD_RETRY_S
         self._held.add(seq)
 
+    def _keep_unheard(self, sent: _InFlight) -> None:
+        """No collector subscribed: keep the message, pause sending, try again later."""
+        if not self._unheard:
+            self._unheard_retry = time.monotonic() + self._unheard_wait_s
+            log.warning("没有采集端订阅 / no collector is subscribed at the broker (PUBACK 0x10 on %s); "
+                        "results stay in the spool, sending again in %.0f s", sent.topic,
+                        self._unheard_wait_s)
+            self._unheard_wait_s = min(UNHEARD_RETRY_S[1], self._unheard_wait_s * 2)
+        self._unheard.add(sent.seq)
+
+    def _offer_unheard_again(self) -> None:
+        self._unheard.clear()
+        self._cursor = 0
+
     def _offer_held_again(self) -> None:
         """Look at the whole spool again, held messages included (the broker's ACL may have
         been fixed meanwhile); what paho still holds in flight is skipped."""
@@ -481,8 +520,9 @@ class _Sender:
         self._cursor = 0
 
     def _fill_window(self) -> None:
-        """Hand paho the oldest spooled messages not yet in flight, up to the window."""
-        if not self._connected:
+        """Hand paho the oldest spooled messages not yet in flight, up to the window;
+        nothing while we wait for a collector to subscribe."""
+        if not self._connected or self._unheard:
             return
         room = self._window - len(self._in_flight)
         while room > 0:

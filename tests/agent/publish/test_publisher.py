@@ -198,7 +198,7 @@ def test_refused_message_is_not_resent_at_each_reconnect(dropping_broker, make_p
     assert dropping_broker.log_text().count("Denied PUBLISH from agent-hx-hx-s1") == 1
 
 
-def test_passwords_never_reach_a_log_line(broker, make_publisher, all_logs):
+def test_passwords_never_reach_a_log_line(broker, listener, make_publisher, all_logs):
     good = make_publisher(agent_settings(broker))
     good.start()
     assert good.wait_until_connected(10)
@@ -243,3 +243,28 @@ def test_tls_with_another_ca_is_refused_and_says_which_setting_to_check(tls_brok
     assert not publisher.stats().connected
     assert publisher.stats().spool.depth == 1, "the result waits in the spool"
     assert "as agent-hx-hx-s1" not in tls_broker.log_text(), "the broker never saw our credentials"
+
+
+def test_results_nobody_subscribed_to_wait_in_the_spool_until_a_collector_listens(
+        broker, make_publisher, tmp_path, caplog):
+    """After a broker restart mosquitto 2.0 has forgotten the collector's $share subscription
+    and answers PUBACK 0x10 "no matching subscribers": accepted, given to no one. The
+    publisher keeps such results and sends them again once a collector listens."""
+    spool = Spool(tmp_path / "unheard.db")
+    publisher = make_publisher(agent_settings(broker), spool=spool)
+    publisher.start()
+    for n in range(5):
+        publisher.submit("broadband", numbered_body(n), FIRST_TS_MS + n)
+    wait_until(lambda: publisher.stats().unheard >= 1, interval=0.02, what="a 0x10 PUBACK")
+    assert publisher.stats().spool.depth == 5, "a result nobody received left the spool"
+    warnings = [r.getMessage() for r in caplog.records if "no collector is subscribed" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+
+    collector = Listener(broker, f"$share/collectors/{contract.SUBSCRIPTION}", client_id="c-1")
+    try:
+        received = collector.wait_for(lambda ms: len(broadband_of(SCHOOL)(ms)) >= 5, timeout_s=15)
+    finally:
+        collector.close()
+    assert sorted({number_of(m.payload) for m in broadband_of(SCHOOL)(received)}) == [0, 1, 2, 3, 4]
+    wait_until(lambda: (s := publisher.stats()).spool.depth == 0 and s.unheard == 0, interval=0.02,
+               what="the spool emptied once a collector listened")
