@@ -110,10 +110,11 @@ NUMBER_LITERALS = (
     "9" * 5000,  # more digits than Python's int() reads (4300): not a number we can read
 )  # fmt: skip
 OVERFLOWING_INTEGERS = ("9" * 309, "-" + "9" * 309, "9" * 4000)
-"""Integers beyond float range. Known bug: validate() raises OverflowError on them (see
-test_an_integer_beyond_float_range_is_out_of_range); the generators stay below 1e308 until
-it is fixed, then these can join NUMBER_LITERALS and the 1e308 cap in `any_integer` go."""
-any_integer = st.integers(-(10**300), 10**300)
+"""Integers beyond float range: validate() once raised OverflowError on them (kept as
+test_an_integer_beyond_float_range_is_out_of_range); now also drawn by the generators."""
+NUMBER_LITERALS += OVERFLOWING_INTEGERS
+any_integer = st.integers(-(10**4000), 10**4000)
+"""Up to 4,000 digits, within what json.dumps writes (Python refuses ints over 4,300)."""
 
 
 def numbers(spec: contract.Num) -> st.SearchStrategy:
