@@ -128,6 +128,8 @@ def _summary(config: AgentConfig) -> str:
 
 def _speed_test_summary(config: AgentConfig) -> str:
     test = config.speed_test
+    if test.server is None:
+        return "测速 (speed test): 未配置测速服务器，不测速，出口带宽无数据 (no server set: egress is not measured)"
     return f"测速 (speed test): {test.backend}, 目标 (target) {test.target_mbps:g} Mbps"
 
 

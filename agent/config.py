@@ -257,7 +257,8 @@ class Broadband:
 @dataclass(frozen=True)
 class SpeedTest:
     """Scheduled throughput tests. `server` is as written: HOST[:PORT] for iperf3, a URL
-    for http; for speedtest a server id or URL, or None to let speedtest.net choose."""
+    for http and speedtest; None (speedtest only) runs no tests: the agent never lets
+    speedtest.net choose a server outside the county's network."""
 
     backend: str
     server: str | None
@@ -977,12 +978,15 @@ def _http_server(node: yaml.ScalarNode) -> str:
 
 
 def _speedtest_server(node: yaml.ScalarNode) -> str:
+    """A URL only: a speedtest.net server id would make the engine fetch speedtest.net's
+    server list, and the test would leave the county's network."""
     text = node.value.strip()
     if text.isdigit() and text.isascii():
-        return text
+        raise Invalid(f"{text!r} is a speedtest.net server id; the agent only tests against the "
+                      "county's own server: give its URL, e.g. http://speed.county.example/speedtest/upload.php")
     if text.startswith(("http://", "https://")):
         return _url(text)
-    raise Invalid(f"{text!r} must be a speedtest.net server id (a number) or a URL")
+    raise Invalid(f"{text!r} must be the http:// or https:// URL of the county's speedtest server")
 
 
 def _reference(known: Sequence[str], what: str) -> Parse:

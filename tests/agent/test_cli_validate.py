@@ -72,3 +72,17 @@ def test_runs_as_a_module():
         capture_output=True, text=True, encoding="utf-8", check=False, timeout=60)
     assert (done.returncode, done.stderr) == (0, "")
     assert "配置有效 (config OK)" in done.stdout
+
+
+def test_a_config_without_speed_test_server_says_egress_is_not_measured(tmp_path, capsys):
+    path = tmp_path / "agent.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    assert main(["validate", "-c", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "测速 (speed test): 未配置测速服务器，不测速，出口带宽无数据 (no server set: egress is not measured)" in out
+    assert "测速 (speed test): iperf3, 目标 (target) 100 Mbps" in _validate_example(capsys)
+
+
+def _validate_example(capsys) -> str:
+    assert main(["validate", "-c", str(EXAMPLE_CONFIG)]) == 0
+    return capsys.readouterr().out

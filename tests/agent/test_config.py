@@ -138,6 +138,10 @@ MISTAKES = [
         "missing required key 'server': backend iperf3 needs the iperf3 server",
         id="iperf3-without-server"),
     pytest.param(
+        {"speed_test": "speed_test:\n  backend: speedtest\n  server: 4711\n"}, "4711",
+        "speed_test.server", "'4711' is a speedtest.net server id; the agent only tests against the county's own",
+        id="speedtest-server-id-would-leave-the-county"),
+    pytest.param(
         {"speed_test": "speed_test:\n  backend: iperf3\n  server: http://iperf.example\n"},
         "http://iperf.example", "speed_test.server", "is not HOST[:PORT] of an iperf3 server",
         id="iperf3-server-is-not-a-url"),
@@ -380,13 +384,12 @@ def test_values_are_taken_as_written(tmp_path):
     """Unquoted 12:10 is base-60 in YAML 1.1 and `no` a boolean; the loader reads text."""
     text = config_text(
         school=BASE["school"].replace("county: hx", "county: no"),
-        speed_test="speed_test:\n  times: [18:30, 12:10]\n  server: 4711\n",
+        speed_test="speed_test:\n  times: [18:30, 12:10]\n  server: http://10.1.1.1/upload.php\n",
         timetable=BASE["timetable"] + "  holidays: [2026-10-01]\n  school_days: [sat, mon]\n",
     )
     config = load_config(write(tmp_path, text))
     assert config.school.county == "no"
     assert config.speed_test.times == (time(12, 10), time(18, 30))
-    assert config.speed_test.server == "4711"  # a speedtest.net server id
     assert config.timetable.holidays == (DateRange(date(2026, 10, 1), date(2026, 10, 1)),)
     assert config.timetable.school_days == ("mon", "sat")
 
