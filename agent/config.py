@@ -131,15 +131,15 @@ def _secret_error(ref: SecretRef, message: str) -> ConfigError:
 
 @dataclass(frozen=True)
 class Check:
-    """How to tell that something answers: icmp, tcp:PORT, dns, http(s)://URL or pjlink."""
+    """How to tell that something answers: icmp, tcp:PORT, dns[:PORT], http(s)://URL or pjlink."""
 
     method: str
     port: int | None = None
     url: str | None = None
 
     def __str__(self) -> str:
-        if self.method == "tcp":
-            return f"tcp:{self.port}"
+        if self.method in ("tcp", "dns") and self.port is not None:
+            return f"{self.method}:{self.port}"
         return self.url if self.method == "http" else self.method
 
 
@@ -688,7 +688,7 @@ _INT_TAG, _FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 _CLOCK = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_CHECK_FORMS = {"icmp": "icmp", "tcp": "tcp:PORT", "dns": "dns", "http": "http(s)://URL",
+_CHECK_FORMS = {"icmp": "icmp", "tcp": "tcp:PORT", "dns": "dns[:PORT]", "http": "http(s)://URL",
                 "pjlink": "pjlink"}
 
 
@@ -884,11 +884,13 @@ def _date_range(node: yaml.ScalarNode) -> DateRange:
     return days
 
 
-def _tcp_port(spec: str) -> int:
-    digits = spec[len("tcp:"):]
+def _check_port(spec: str) -> int:
+    """The PORT of tcp:PORT or dns:PORT."""
+    method, _, digits = spec.partition(":")
     if re.fullmatch(r"[0-9]{1,5}", digits) and 1 <= int(digits) <= 65535:
         return int(digits)
-    raise Invalid(f"{spec!r}: the port must be a number from 1 to 65535, e.g. tcp:443")
+    example = "tcp:443" if method == "tcp" else "dns:5353"
+    raise Invalid(f"{spec!r}: the port must be a number from 1 to 65535, e.g. {example}")
 
 
 def _url(text: str) -> str:
@@ -922,8 +924,8 @@ def _parse_check(text: str, forms: str) -> Check:
         return Check(text)
     if text == "pjlink":
         return Check("pjlink", port=PJLINK_PORT)
-    if text.startswith("tcp:"):
-        return Check("tcp", port=_tcp_port(text))
+    if text.startswith(("tcp:", "dns:")):
+        return Check(text[:3], port=_check_port(text))
     if text.startswith(("http://", "https://")):
         return Check("http", url=_url(text))
     raise Invalid(f"unknown check {text!r}; allowed: {forms}")

@@ -93,7 +93,7 @@ def probe_setup(config: AgentConfig, secrets: Secrets) -> ProbeSetup:
 
 def endpoint(host: str | None, check: cfg.Check, query: str | None = None,
              password: str | None = None) -> Endpoint:
-    """A config check (icmp, tcp:PORT, dns, http(s)://URL, pjlink) on `host`."""
+    """A config check (icmp, tcp:PORT, dns[:PORT], http(s)://URL, pjlink) on `host`."""
     extra = {"query": query} if query else {}
     return Endpoint(method=check.method, host=host or "", port=check.port,
                     url=check.url or "", password=password, **extra)

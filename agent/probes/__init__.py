@@ -40,7 +40,7 @@ class Reply(Protocol):
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where to look and how: a config entry's host and check (icmp, tcp:PORT, dns,
+    """Where to look and how: a config entry's host and check (icmp, tcp:PORT, dns[:PORT],
     http(s)://URL, pjlink). `query` is the name a dns check looks up, `password` a
     pjlink one's, `ca_file` the CA an https check trusts instead of the system's.
     ValueError names what is missing or wrong."""

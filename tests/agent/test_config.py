@@ -111,7 +111,7 @@ MISTAKES = [
     pytest.param(
         {"broadband": 'broadband:\n  targets:\n    - {name: 县网, check: "ftp://x"}\n'},
         "ftp://x", "broadband.targets[0].check",
-        "unknown check 'ftp://x'; allowed: icmp, tcp:PORT, dns, http(s)://URL",
+        "unknown check 'ftp://x'; allowed: icmp, tcp:PORT, dns[:PORT], http(s)://URL",
         id="check-ftp"),
     pytest.param(
         {"broadband": "broadband:\n  targets:\n    - {name: 县网, check: pjlink, host: h}\n"},
@@ -521,3 +521,17 @@ def test_in_school_hours(moment, expected):
 def test_naive_datetime_is_refused():
     with pytest.raises(ValueError, match="aware datetime"):
         TIMETABLE.in_lesson(datetime(2026, 9, 30, 8, 30))
+
+
+def test_a_dns_target_may_name_its_port(tmp_path):
+    """A county resolver on a non-standard port (dns:5353); plain dns keeps port 53."""
+    broadband = ("broadband:\n  targets:\n"
+                 "    - {name: 县DNS, check: 'dns:5353', host: 10.1.1.53, query: www.moe.gov.cn}\n"
+                 "    - {name: 公共DNS, check: dns, host: 223.5.5.5, query: www.moe.gov.cn}\n")
+    config = load_config(write(tmp_path, config_text(broadband=broadband)))
+    county, public = config.broadband.targets
+    assert county.check == Check("dns", port=5353) and str(county.check) == "dns:5353"
+    assert public.check == Check("dns") and str(public.check) == "dns"
+    [problem] = problems_of(write(tmp_path, config_text(broadband=broadband.replace("dns:5353", "dns:0"))))
+    assert problem.path == "broadband.targets[0].check"
+    assert "'dns:0': the port must be a number from 1 to 65535, e.g. dns:5353" in problem.message

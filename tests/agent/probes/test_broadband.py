@@ -4,6 +4,7 @@ import asyncio
 import json
 
 from agent import contract
+from agent.config import load_config
 from agent.probes import Endpoint
 from agent.probes.broadband import (
     Reachability,
@@ -13,6 +14,7 @@ from agent.probes.broadband import (
     check_broadband,
 )
 from agent.probes.tcp import ConnectResult
+from agent.wiring import broadband_targets
 from tests.harness.requirements import require_root
 from tests.peers.tcp import closed_port
 
@@ -87,3 +89,22 @@ def test_a_burst_with_no_answer_tells_the_last_failure():
     result = burst_result(target, replies)
 
     assert (result.up, result.status, result.detail, result.rtt_ms) == (False, "refused", "b", None)
+
+
+def test_a_dns_target_written_with_its_port_reaches_a_resolver_on_that_port(dns_peer, tmp_path):
+    """agent.yaml's `check: dns:PORT`, through the loader and the wiring, to a real answer."""
+    peer = dns_peer()
+    path = tmp_path / "agent.yaml"
+    path.write_text(
+        "school: {id: hx-test-xx, name: 测试中学, county: hx, rural: true}\n"
+        "broker: {url: 'mqtts://mqtt.hx.example', password_env: SCHOOLNET_TEST_PW}\n"
+        "timetable: {lessons: ['08:00-08:45']}\n"
+        "broadband:\n  targets:\n"
+        f"    - {{name: 县DNS, check: 'dns:{peer.port}', host: 127.0.0.1, query: www.moe.gov.cn}}\n",
+        encoding="utf-8")
+    targets = broadband_targets(load_config(path).broadband)
+    assert targets[0].endpoint.port == peer.port
+
+    result = asyncio.run(check_broadband(targets, timeout=1, count=2, interval=0.01))
+
+    assert (result.up, [t.status for t in result.targets]) == (True, ["ok"])
