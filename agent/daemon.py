@@ -47,7 +47,14 @@ from agent.rounds import (
     sync_round,
 )
 from agent.schedule import AlreadyRunning, SpeedTestGuard, next_run
-from agent.wiring import ProbeSetup, Secrets, probe_setup, session_window, sync_report
+from agent.wiring import (
+    ProbeSetup,
+    Secrets,
+    probe_setup,
+    session_window,
+    sync_bandwidth,
+    sync_report,
+)
 
 log = logging.getLogger("agent.daemon")
 
@@ -183,6 +190,8 @@ class Agent:
         self._guard = SpeedTestGuard()
         self._door = CommandDoor(setup.command_key, config.commands.min_gap_s)
         self._tests: set[asyncio.Task] = set()
+        self._latest_speed_test: tuple[SpeedTestResult | None, datetime | None] = (None, None)
+        """The last successful test and when: a sync classroom's bandwidth evidence."""
 
     async def run(self, stop: asyncio.Event) -> None:
         loops = [asyncio.ensure_future(loop) for loop in self._loops()]
@@ -225,7 +234,10 @@ class Agent:
         now, timetable, sync = _utc_now(), self._config.timetable, self._config.sync_classroom
         window = session_window(sync.sessions, now, timetable.timezone, timetable.is_school_day)
         result = await sync_round(self._setup.sync, self._may_ping)
-        await self._publish("sync", sync_report(result, self._config.school.rural, window), _ms(now))
+        bandwidth = None
+        if sync.bandwidth_check:
+            bandwidth = sync_bandwidth(*self._latest_speed_test, now, sync.thresholds.bandwidth_mbps)
+        await self._publish("sync", sync_report(result, self._config.school.rural, window, bandwidth), _ms(now))
 
     async def health(self) -> None:
         ts_ms = _ms(_utc_now())
@@ -240,6 +252,8 @@ class Agent:
             log.warning("跳过%s测速 / skipped a %s speed test: %s", trigger, trigger, outcome)
             return
         log.info("测速完成 / %s speed test done: %s", trigger, _speed_summary(outcome))
+        if outcome.ok:
+            self._latest_speed_test = (outcome, datetime.fromtimestamp(ts_ms / 1000, timezone.utc))
         body = speedtest_body(outcome, trigger, self._config.speed_test.target_mbps)
         await self._publish("speedtest", body, ts_ms)
 

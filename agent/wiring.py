@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from agent import config as cfg
 from agent.config import AgentConfig, ConfigError, ConfigProblem, Secret, SecretRef
 from agent.probes import Endpoint, broadband, devices
-from agent.probes.speed_test import SpeedTestSettings
+from agent.probes.speed_test import SpeedTestResult, SpeedTestSettings
 from agent.probes.sync_classroom import WEEKDAYS, SyncResult, Thresholds, sync_body
 from agent.schedule import Lesson, SpeedTestPlan
 
@@ -154,8 +154,8 @@ def sync_arguments(sync: cfg.SyncClassroom | None, timeout_s: float) -> SyncArgu
 
 
 def sync_thresholds(limits: cfg.Thresholds) -> Thresholds:
-    """The probe's limits for a live lesson (the config's bandwidth_mbps is not one of
-    them: the probe does not measure bandwidth)."""
+    """The probe's limits for a live lesson. bandwidth_mbps is not one of them: the
+    probe does not load the uplink; sync_bandwidth() reads the latest speed test instead."""
     return Thresholds(limits.rtt_ms, limits.jitter_ms, limits.loss_pct, limits.mos_min)
 
 
@@ -262,9 +262,44 @@ def _occurrences(sessions, now_utc: datetime, zone: ZoneInfo, school_day, lead: 
                 yield session, start, end
 
 
-def sync_report(result: SyncResult, rural: bool, window: SessionWindow) -> dict:
-    """The contract's sync body with the session fields of `window`: sync_body() alone
-    would mark an upcoming session active."""
+BANDWIDTH_EVIDENCE_MAX_AGE = timedelta(hours=26)
+"""A speed test older than this says nothing about today's bandwidth: tests run daily."""
+
+
+@dataclass(frozen=True)
+class Bandwidth:
+    """What the sync classroom can count on: the slower direction of the latest good speed
+    test (a live lesson sends and receives video), against the config's bandwidth_mbps."""
+
+    mbps: float
+    needed_mbps: float
+
+    @property
+    def enough(self) -> bool:
+        return self.mbps >= self.needed_mbps
+
+
+def sync_bandwidth(latest: SpeedTestResult | None, measured_at: datetime | None, now: datetime,
+                   needed_mbps: float) -> Bandwidth | None:
+    """None when there is no recent successful test with both directions: unknown is
+    reported as unknown, not as too little."""
+    if latest is None or measured_at is None or not latest.ok:
+        return None
+    if latest.download_mbps is None or latest.upload_mbps is None:
+        return None
+    if not timedelta(0) <= now - measured_at <= BANDWIDTH_EVIDENCE_MAX_AGE:
+        return None
+    return Bandwidth(min(latest.download_mbps, latest.upload_mbps), needed_mbps)
+
+
+def sync_report(result: SyncResult, rural: bool, window: SessionWindow,
+                bandwidth: Bandwidth | None = None) -> dict:
+    """The contract's sync body with the session fields of `window` (sync_body() alone
+    would mark an upcoming session active) and, with bandwidth_check, the bandwidth:
+    too little of it makes the classroom not ready, however good the path."""
     body = sync_body(result, rural, window.session)
     body["session_active"] = window.active
+    if bandwidth is not None:
+        body["bandwidth_mbps"] = round(bandwidth.mbps, 2)
+        body["ready"] = body["ready"] and bandwidth.enough
     return body

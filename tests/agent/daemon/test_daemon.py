@@ -24,7 +24,7 @@ import paho.mqtt.publish as mqtt_publish
 import pytest
 from paho.mqtt.client import MQTTv5
 
-from agent import __version__, contract
+from agent import __version__, contract, daemon
 from agent.config import load_config, read_secret
 from agent.daemon import run_agent
 from agent.wiring import session_window
@@ -236,10 +236,14 @@ def test_sigterm_during_a_speed_test_exits_at_once_without_publishing_it(mosquit
     assert all(line.startswith("<") for line in agent.lines)
 
 
-def test_a_scheduled_speed_test_runs_at_its_time_and_says_so(mosquitto, county, school, caplog):
-    """In this process, with the schedule's clock set to a second before the 03:00 slot."""
+def test_a_scheduled_speed_test_runs_at_its_time_and_says_so(mosquitto, county, school, caplog, monkeypatch):
+    """In this process, with the schedule's clock set to a second before the 03:00 slot.
+    With bandwidth_check, the sync rounds after it carry the test's slower direction."""
     caplog.set_level(logging.INFO)
-    config = load_config(school.write_config(school.config(broker_port=mosquitto.port)))
+    monkeypatch.setattr(daemon, "SYNC_EVERY_S", 1)
+    document = school.config(broker_port=mosquitto.port)
+    document["sync_classroom"] |= {"bandwidth_check": True, "thresholds": {"bandwidth_mbps": 10_000}}
+    config = load_config(school.write_config(document))
     secrets = {ref: read_secret(ref) for ref in config.secret_refs()}
     real_now = datetime.now(timezone.utc)
     slot = real_now.astimezone(ZoneInfo(config.timetable.timezone)).replace(hour=3, minute=0, second=0,
@@ -251,7 +255,7 @@ def test_a_scheduled_speed_test_runs_at_its_time_and_says_so(mosquitto, county, 
         agent = asyncio.ensure_future(run_agent(config, secrets, stop,
                                                 schedule_clock=lambda: datetime.now(timezone.utc) + offset))
         try:
-            return await asyncio.to_thread(county.wait_for, lambda ms: of_kind(ms, "speedtest"), 60)
+            return await asyncio.to_thread(county.wait_for, lambda ms: with_bandwidth(of_kind(ms, "sync")), 60)
         finally:
             stop.set()
             await agent
@@ -264,6 +268,17 @@ def test_a_scheduled_speed_test_runs_at_its_time_and_says_so(mosquitto, county, 
     assert scheduled[0].endswith(f"at {slot.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC")
     assert "scheduled speed test done: download" in caplog.text
     assert retained_status(mosquitto)["online"] is False
+    syncs = [message.body for message in sorted(map(validated, of_kind(arrived, "sync")), key=lambda m: m.ts_ms)]
+    assert "bandwidth_mbps" not in syncs[0], "the first sync round comes while the test still runs"
+    first_with_bandwidth = with_bandwidth(of_kind(arrived, "sync"))[0]
+    slower = min(test["download_mbps"], test["upload_mbps"])
+    assert first_with_bandwidth["bandwidth_mbps"] == pytest.approx(slower, abs=0.01)
+    path_ready = syncs[0]["ready"]  # the same loopback path, without the bandwidth evidence
+    assert first_with_bandwidth["ready"] is (path_ready and slower >= 10_000), (slower, path_ready)
+
+
+def with_bandwidth(syncs) -> list[dict]:
+    return [body for body in (validated(m).body for m in syncs) if "bandwidth_mbps" in body]
 
 
 # --- refusing to start -------------------------------------------------------------------------

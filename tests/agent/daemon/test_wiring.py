@@ -4,16 +4,18 @@ synchronous session a report names (on now, or starting within 15 minutes)."""
 from __future__ import annotations
 
 import inspect
+import json
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from agent import contract
 from agent.config import EXAMPLE_CONFIG, ConfigError, Secret, Session, load_config
 from agent.probes import Endpoint
 from agent.probes.broadband import Target
 from agent.probes.quality import path_quality
-from agent.probes.speed_test import SpeedTestSettings
+from agent.probes.speed_test import SpeedTestResult, SpeedTestSettings
 from agent.probes.sync_classroom import (
     PlatformResult,
     SyncResult,
@@ -23,10 +25,12 @@ from agent.probes.sync_classroom import (
 from agent.schedule import Lesson
 from agent.wiring import (
     NO_SESSION,
+    Bandwidth,
     SessionWindow,
     SyncArguments,
     probe_setup,
     session_window,
+    sync_bandwidth,
     sync_report,
 )
 
@@ -237,3 +241,44 @@ def test_the_sync_report_names_an_upcoming_session_without_marking_it_active():
     assert (upcoming["session"], upcoming["session_active"]) == ("s-eng", False)
     assert (on["session"], on["session_active"]) == ("s-eng", True)
     assert "session" not in none and none["session_active"] is False and none["rural"] is False
+
+
+# --- bandwidth_check: the latest speed test as the sync classroom's bandwidth -------------------
+
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+
+
+def speed(download: float | None = 120.0, upload: float | None = 3.5, ok: bool = True) -> SpeedTestResult:
+    return SpeedTestResult("iperf3", "iperf.hx.example", ok=ok, error=None if ok else "timeout",
+                           download_mbps=download, upload_mbps=upload)
+
+
+def test_the_slower_direction_of_a_recent_test_is_the_bandwidth():
+    assert sync_bandwidth(speed(), NOW - timedelta(hours=20), NOW, 4.0) == Bandwidth(3.5, 4.0)
+    assert not Bandwidth(3.5, 4.0).enough and Bandwidth(4.0, 4.0).enough
+
+
+@pytest.mark.parametrize("latest, age", [
+    pytest.param(None, None, id="no-test-yet"),
+    pytest.param(speed(ok=False), timedelta(hours=1), id="failed-test"),
+    pytest.param(speed(upload=None), timedelta(hours=1), id="one-direction-only"),
+    pytest.param(speed(), timedelta(hours=27), id="older-than-26-h"),
+    pytest.param(speed(), timedelta(hours=-1), id="from-the-future"),
+])
+def test_no_recent_good_test_means_bandwidth_unknown(latest, age):
+    measured_at = None if age is None else NOW - age
+    assert sync_bandwidth(latest, measured_at, NOW, 4.0) is None
+
+
+def test_too_little_bandwidth_makes_a_good_path_not_ready():
+    result = SyncResult(PlatformResult("ok", 1.0), path_quality(10, [1.0] * 10), "", (), ())
+    assert sync_report(result, True, NO_SESSION)["ready"] is True
+
+    short = sync_report(result, True, NO_SESSION, Bandwidth(3.456, 4.0))
+    enough = sync_report(result, True, NO_SESSION, Bandwidth(50.0, 4.0))
+
+    assert (short["bandwidth_mbps"], short["ready"]) == (3.46, False)
+    assert (enough["bandwidth_mbps"], enough["ready"]) == (50.0, True)
+    assert "bandwidth_mbps" not in sync_report(result, True, NO_SESSION)
+    payload = contract.encode("sync", "hx", "hx-test-xx", int(NOW.timestamp() * 1000), short)
+    assert json.loads(payload)["bandwidth_mbps"] == 3.46, "the contract carries it as is"
