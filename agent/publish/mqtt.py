@@ -432,6 +432,7 @@ class _Sender:
             self._handle(event, delivered)
         if delivered:
             self._spool.remove_many(delivered)
+            self._spool.awaiting_ack(self._in_flight_seqs())
         if self._stop_deadline is not None:
             return not self._in_flight or time.monotonic() >= self._stop_deadline
         if self._held and time.monotonic() >= self._next_retry:
@@ -529,10 +530,14 @@ class _Sender:
             batch = self._spool.oldest(room, after_seq=self._cursor)
             if not batch:
                 return
+            self._spool.awaiting_ack(self._in_flight_seqs() | {message.seq for message in batch})
             for message in batch:
                 self._cursor = message.seq
                 if message.seq not in self._held and not self._is_in_flight(message.seq):
                     room -= self._send(message)
+
+    def _in_flight_seqs(self) -> set[int]:
+        return {sent.seq for sent in self._in_flight.values()}
 
     def _is_in_flight(self, seq: int) -> bool:
         return any(sent.seq == seq for sent in self._in_flight.values())

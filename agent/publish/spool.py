@@ -4,7 +4,9 @@ A school's uplink goes down for hours, the gateway loses power, the agent is res
 none of that may lose a measurement. So a message is written to SQLite (WAL journal,
 synchronous=FULL: on disk before append() returns) and removed only once the broker has
 sent its PUBACK. The spool is bounded: when it is full the oldest messages are dropped
-and counted, and the count survives restarts so the health message can report it.
+and counted, and the count survives restarts so the health message can report it. Rows
+the publisher has sent and awaits a PUBACK for are skipped: paho resends them when the
+line is back, so counting them as dropped would report as lost what arrives.
 
 The spool never stops the measuring side. A full disk loses the message being added
 (logged, counted as dropped); a corrupted file is moved aside and a new one started.
@@ -116,6 +118,7 @@ class Spool:
         self._saved_drops = 0
         self._unsaved_drops = 0  # lost while the disk was full; saved with the next write
         self._unremoved: set[int] = set()  # acknowledged, but the DELETE failed (disk full)
+        self._awaiting_ack: frozenset[int] = frozenset()  # sent, PUBACK to come: never dropped
         self._disk_full = False
         self._dropping = False
         self._last_seq = 0
@@ -155,6 +158,10 @@ class Spool:
                 if seq not in self._unremoved
             ]
         return messages[:n]
+
+    def awaiting_ack(self, seqs: Iterable[int]) -> None:
+        """The publisher's rows in flight, replaced as a whole: making room skips them."""
+        self._awaiting_ack = frozenset(seqs)  # one atomic swap, read under the lock
 
     def remove(self, seq: int) -> None:
         self.remove_many((seq,))
@@ -228,15 +235,19 @@ class Spool:
         excess_bytes = stored + incoming - self.max_bytes if self.max_bytes else 0
         if excess_rows <= 0 and excess_bytes <= 0:
             return (0, 0)
-        rows, freed, last_seq = 0, 0, None
+        rows, freed, last_seq, kept = 0, 0, None, self._awaiting_ack
         cursor = self._db.execute("SELECT seq, length(payload) FROM spool ORDER BY seq")
         for seq, size in cursor:
             if rows >= excess_rows and freed >= excess_bytes:
                 break
-            rows, freed, last_seq = rows + 1, freed + size, seq
+            if seq not in kept:
+                rows, freed, last_seq = rows + 1, freed + size, seq
         cursor.close()
         if last_seq is not None:
-            self._db.execute("DELETE FROM spool WHERE seq <= ?", (last_seq,))
+            spared = sorted(seq for seq in kept if seq < last_seq)
+            marks = ",".join("?" * len(spared))
+            self._db.execute(f"DELETE FROM spool WHERE seq <= ? AND seq NOT IN ({marks})",
+                             (last_seq, *spared))
         return (rows, freed)
 
     def _delete_unremoved(self) -> None:

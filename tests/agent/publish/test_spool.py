@@ -100,6 +100,30 @@ def test_full_spool_drops_the_oldest_and_the_count_survives_reopening(spool_path
     assert spool.depth() == 3
 
 
+def test_messages_awaiting_their_puback_are_not_dropped_and_not_counted(spool_path):
+    """paho resends what it has in flight once the line is back: dropping those rows
+    would count as lost what arrives. The next-oldest go instead."""
+    spool = Spool(spool_path, max_messages=4)
+    seqs = fill(spool, 4)
+    spool.awaiting_ack(seqs[:2])
+    newer = fill(spool, 2)
+    assert [m.seq for m in spool.oldest(10)] == seqs[:2] + newer
+    assert spool.dropped_total == 2 and spool.depth() == 4
+
+    spool.remove_many(seqs[:2])  # their PUBACKs came
+    spool.awaiting_ack(newer)
+    latest = fill(spool, 3)
+    assert [m.seq for m in spool.oldest(10)] == newer + latest[1:]
+    assert spool.dropped_total == 3 and spool.depth() == 4
+
+
+def test_with_every_row_awaiting_its_puback_the_new_message_is_kept_over_the_bound(spool_path):
+    spool = Spool(spool_path, max_messages=2)
+    spool.awaiting_ack(fill(spool, 2))
+    fill(spool, 1)
+    assert spool.depth() == 3 and spool.dropped_total == 0
+
+
 def test_byte_limit_drops_enough_old_messages_but_keeps_the_new_one(spool_path):
     spool = Spool(spool_path, max_messages=100, max_bytes=250)
     fill(spool, 2, size=100)
