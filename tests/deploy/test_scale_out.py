@@ -97,6 +97,13 @@ def test_vminsert_and_vmselect_reach_both_storage_nodes_with_replication_and_ded
         assert flags(services[name])["-retentionPeriod"] == "13"
 
 
+def test_vmselect_shows_fresh_samples_as_soon_as_the_single_node(cluster):
+    """The alert latency budget (deploy/README-alerts.md) counts on -search.latencyOffset."""
+    debian = (REPO / "deploy" / "central" / "debian" / "victoria-metrics").read_text()
+    single_node = re.search(r'^ARGS=".*-search\.latencyOffset=(\w+)', debian, re.MULTILINE).group(1)
+    assert flags(cluster["services"]["vmselect"])["-search.latencyOffset"] == single_node == "5s"
+
+
 def test_vmalert_reads_from_vmselect_and_keeps_its_state_through_vminsert(cluster):
     vmalert = flags(cluster["services"]["vmalert"])
     assert vmalert["-datasource.url"] == vmalert["-remoteRead.url"] == "http://vmselect:8481/select/0/prometheus"

@@ -3,8 +3,10 @@
 What stays exactly as deployed: every expression, label, annotation, route matcher,
 receiver name and inhibit rule, so the scenario tests the routing and rules counties run.
 What changes:
-  * rules: each `for:` is shortened by the same factor (10m -> 20 s at 2 s per minute);
-    the windows inside expressions ([2m], [7d]) describe the data and are kept;
+  * rules: each `for:` and each group's `interval:` is shortened by the same factor
+    (10m -> 20 s at 2 s per minute), so that a rule still evaluates as often within its
+    `for:` as deployed; the windows inside expressions ([2m], [7d]) describe the data and
+    are kept. Groups without `interval:` run at the test's own -evaluationInterval;
   * Alertmanager: group_wait / group_interval / repeat_interval shortened likewise, and
     each receiver's email/WeCom/webhook targets replaced by one webhook to the test's
     receiver for it (the same receiver name in the URL path).
@@ -25,7 +27,7 @@ ALERTMANAGER_CONFIG = ALERTMANAGER_DIR / "alertmanager.yml"
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d)")
-_FOR_LINE = re.compile(r"^(?P<indent>[ \t]*)for:[ \t]*(?P<duration>\S+)[ \t]*$", re.MULTILINE)
+_TIMING_LINE = re.compile(r"^(?P<indent>[ \t]*)(?P<key>for|interval):[ \t]*(?P<duration>\S+)[ \t]*$", re.MULTILINE)
 ROUTE_TIMINGS = ("group_wait", "group_interval", "repeat_interval")
 
 
@@ -43,10 +45,11 @@ def scaled(text: str, seconds_per_minute: float) -> str:
     return f"{max(milliseconds, 1)}ms"
 
 
-def rules_with_short_for(text: str, seconds_per_minute: float) -> str:
-    """The rule file's text with every `for:` shortened; nothing else changes."""
-    return _FOR_LINE.sub(
-        lambda m: f"{m['indent']}for: {scaled(m['duration'], seconds_per_minute)}", text
+def rules_with_short_timings(text: str, seconds_per_minute: float) -> str:
+    """The rule file's text with every `for:` and group `interval:` shortened; nothing else
+    changes."""
+    return _TIMING_LINE.sub(
+        lambda m: f"{m['indent']}{m['key']}: {scaled(m['duration'], seconds_per_minute)}", text
     )
 
 
@@ -55,7 +58,7 @@ def write_rule_copies(target_dir: Path, seconds_per_minute: float) -> list[Path]
     copies = []
     for source in sorted(RULES_DIR.glob("*.yml")):
         copy = target_dir / source.name
-        copy.write_text(rules_with_short_for(source.read_text(encoding="utf-8"), seconds_per_minute),
+        copy.write_text(rules_with_short_timings(source.read_text(encoding="utf-8"), seconds_per_minute),
                         encoding="utf-8")
         copies.append(copy)
     return copies

@@ -125,10 +125,17 @@ class SchoolPlan:
     """The minute the agent's last will arrives; it reports nothing from then on."""
     hangs_from: float = math.inf
     """The minute the gateway hangs: it reports nothing from then on, and no will comes."""
+    stopped: tuple[Minutes, ...] = ()
+    """History spans when the agent was stopped and came back (a restart, an upgrade, a
+    kill that systemd restarted): offline status at the start, nothing in between, online
+    status at the end, then its reports again."""
     spool_backlog: Minutes = NEVER
     """While the spool holds BACKLOG unsent messages."""
     spool_dropping: Minutes = NEVER
     """While the full spool drops DROPPED_PER_MIN messages a minute."""
+
+    def running(self, minute: float) -> bool:
+        return not any(minute in span for span in self.stopped)
 
     def device_up(self, device: Device, minute: float) -> bool:
         return not any(key == device.key and minute in when for key, when in self.dead)
@@ -345,6 +352,8 @@ class Agents:
             deliveries += self._reports(plan, -history_min, 0.0)
             if plan.offline_from < 0:
                 deliveries.append(self._status(plan, plan.offline_from, online=False))
+            for span in plan.stopped:
+                deliveries += [self._status(plan, span.start, online=False), self._status(plan, span.end, online=True)]
         self.deliver(deliveries)
         return len(deliveries)
 
@@ -368,6 +377,27 @@ class Agents:
             self.deliver([self._status(plan, minute, online=False) for plan in gone])
             return [plan.school for plan in gone]
 
+    def stop_agent(self, school: str) -> int:
+        """The school's agent stops now (cleanly or killed: either way the broker has its
+        offline status); it reports nothing until start_agent. The received time in ms."""
+        with self._lock:
+            plan = next(p for p in self.plans if p.school == school)
+            minute = self.minute_now()
+            self.offline_from[school] = minute
+            self.deliver([self._status(plan, minute, online=False)])
+            return self.ts_ms(minute)
+
+    def start_agent(self, school: str) -> None:
+        """The agent is back: its birth (online), then its reports from now on (a stopped
+        agent measured nothing meanwhile)."""
+        with self._lock:
+            plan = next(p for p in self.plans if p.school == school)
+            minute = self.minute_now()
+            self.offline_from[school] = plan.offline_from
+            for kind in REPORTS:
+                self._next_due[(school, kind)] = max(self._next_due[(school, kind)], minute)
+            self.deliver([self._status(plan, minute, online=True)])
+
     def _reports(self, plan: SchoolPlan, start: float, end: float, live: bool = False) -> list[Delivery]:
         deliveries = []
         stop = min(end, self.offline_from[plan.school], plan.hangs_from)
@@ -375,7 +405,8 @@ class Agents:
             first = max(start, self._next_due[(plan.school, kind)]) if live else start
             minute = first
             while minute < stop:
-                deliveries.append(self._message(plan, kind, minute, body(plan, minute)))
+                if plan.running(minute):
+                    deliveries.append(self._message(plan, kind, minute, body(plan, minute)))
                 minute += every
             if live:
                 self._next_due[(plan.school, kind)] = minute

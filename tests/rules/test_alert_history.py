@@ -4,8 +4,9 @@ vmalert's replay mode (-replay.timeFrom/-replay.timeTo) evaluates the rules minu
 minute over stored data and writes what would have fired as ALERTS series, so no test
 waits for a `for:`. It covers what the live scenario does not: broadband reported down,
 a spool backlog, a spool dropping data, an agent that hangs without a last will (only the
-collector's presence report knows), and a county outage at production timing, which must
-fire well before the per-school alerts it inhibits.
+collector's presence report knows), agent restarts that must not page and a killed agent
+that must, and a county outage at production timing, which must fire before the
+per-school alerts it inhibits.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ PLANS = (
     SchoolPlan("rp", "rp-spool-xx", spool_backlog=Minutes(-240, -200)),
     SchoolPlan("rp", "rp-drop-xx", spool_dropping=Minutes(-100, -99)),
     SchoolPlan("rp", "rp-quiet-xx", hangs_from=-93),
+    # systemctl restart (15 s) and a slow restart after a crash (50 s, systemd waits 10 s).
+    SchoolPlan("rp", "rp-restart-xx", stopped=(Minutes(-200, -200 + 15 / 60), Minutes(-120, -120 + 50 / 60))),
+    # Killed; the gateway comes back 5 minutes later.
+    SchoolPlan("rp", "rp-killed-xx", stopped=(Minutes(-150, -145),)),
     *(SchoolPlan("cy", f"cy-{n}", offline_from=-60) for n in range(1, 5)),
     SchoolPlan("cy", "cy-5"),
 )
@@ -41,30 +46,40 @@ EXPECTED_FIRST_FIRING = {
     ("BroadbandDown", "rp-line-xx"): -200 + 5,
     ("SpoolBacklog", "rp-spool-xx"): -240 + 15,
     ("SpoolDropping", "rp-drop-xx"): -99,
-    ("AgentOffline", "rp-quiet-xx"): -90 + 10,  # silent 3 minutes after its last report
-    **{("AgentOffline", f"cy-{n}"): -60 + 10 for n in range(1, 5)},
-    ("CountyOutage", ""): -60 + 2,  # 4 of 5 schools: 80 %
+    ("AgentOffline", "rp-quiet-xx"): -89 + 1,  # silent: more than 3 minutes since its last report
+    ("AgentOffline", "rp-killed-xx"): -150 + 1,
+    **{("AgentOffline", f"cy-{n}"): -60 + 1 for n in range(1, 5)},
+    ("CountyOutage", ""): -60 + 0.25,  # 4 of 5 schools: 80 %
 }
 
 
 def presence_reports(plan: SchoolPlan, agents: Agents) -> list[str]:
     """What the collector writes about the school each minute (collector/presence.py)."""
-    last_heard = min(plan.offline_from, plan.hangs_from)
     lines = []
     for minute in range(-HISTORY_MIN, 0):
-        age_min = max(0.0, minute - last_heard) if last_heard < math.inf else 0.0
+        quiet_from = min(plan.offline_from, plan.hangs_from, *(span.start for span in plan.stopped if minute in span))
+        age_min = max(0.0, minute - quiet_from) if quiet_from < math.inf else 0.0
         report = SchoolPresence(plan.county, plan.school, age_min > SILENT_AFTER_MIN, age_min * 60)
         lines += presence_lines([report], agents.ts_ms(minute), collector="c1")
     return lines
 
 
-def replay(vm: VictoriaMetrics, rules: dict, path, start_s: float, end_s: float) -> None:
+def by_interval(rules: dict) -> dict[str, dict]:
+    """The groups of a rule document split by their evaluation interval: replay queries
+    every group at -datasource.queryStep, so each interval is replayed on its own."""
+    split: dict[str, dict] = {}
+    for group in rules["groups"]:
+        split.setdefault(group.get("interval", "1m"), {"groups": []})["groups"].append(group)
+    return split
+
+
+def replay(vm: VictoriaMetrics, rules: dict, path, start_s: float, end_s: float, step: str = "1m") -> None:
     path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
     argv = [
         Vmalert.binary, f"-rule={path}", f"-datasource.url={vm.url}", f"-remoteWrite.url={vm.url}",
         f"-replay.timeFrom={_rfc3339(start_s)}", f"-replay.timeTo={_rfc3339(end_s)}",
         "-replay.disableProgressBar", "-replay.rulesDelay=0s", "-evaluationInterval=1m",
-        "-datasource.queryStep=1m", "-remoteWrite.flushInterval=100ms", "-loggerLevel=ERROR",
+        f"-datasource.queryStep={step}", "-remoteWrite.flushInterval=100ms", "-loggerLevel=ERROR",
     ]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -76,8 +91,8 @@ def _rfc3339(seconds: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def fired(tmp_path_factory) -> dict[tuple[str, str], list[float]]:
-    """(alertname, school) -> the scenario minutes at which it was firing."""
+def replayed(tmp_path_factory) -> dict[tuple[str, str, str], list[float]]:
+    """(alertstate, alertname, school) -> the scenario minutes at which it was in that state."""
     require_binary(Vmalert.binary)
     require_binary(VictoriaMetrics.binary)
     workdir = tmp_path_factory.mktemp("history")
@@ -92,12 +107,20 @@ def fired(tmp_path_factory) -> dict[tuple[str, str], list[float]]:
         start_s, end_s = agents.ts_ms(-HISTORY_MIN + 10) / 1000, agents.ts_ms(0) / 1000
         passes = deploy_copies.replay_passes(sorted(deploy_copies.RULES_DIR.glob("*.yml")))
         for index, rules in enumerate(passes):
-            replay(vm, rules, workdir / f"pass-{index}.yml", start_s, end_s)
-        firing: dict[tuple[str, str], list[float]] = {}
-        for row in vm.export('ALERTS{alertstate="firing"}'):
-            key = (row["metric"]["alertname"], row["metric"].get("school", ""))
-            firing.setdefault(key, []).extend((ts - agents.start_ms) / 60_000 for ts in row["timestamps"])
-        return {key: sorted(minutes) for key, minutes in firing.items()}
+            for step, part in by_interval(rules).items():
+                replay(vm, part, workdir / f"pass-{index}-{step}.yml", start_s, end_s, step)
+        states: dict[tuple[str, str, str], list[float]] = {}
+        for row in vm.export("ALERTS"):
+            labels = row["metric"]
+            key = (labels["alertstate"], labels["alertname"], labels.get("school", ""))
+            states.setdefault(key, []).extend((ts - agents.start_ms) / 60_000 for ts in row["timestamps"])
+        return {key: sorted(minutes) for key, minutes in states.items()}
+
+
+@pytest.fixture(scope="module")
+def fired(replayed) -> dict[tuple[str, str], list[float]]:
+    """(alertname, school) -> the scenario minutes at which it was firing."""
+    return {(name, school): minutes for (state, name, school), minutes in replayed.items() if state == "firing"}
 
 
 def test_exactly_the_expected_alerts_fired(fired):
@@ -115,7 +138,25 @@ def test_alerts_resolve_when_the_fault_ends(fired):
     assert fired[("SpoolDropping", "rp-drop-xx")][-1] < -38, "an increase leaves the 1 h window"
 
 
-def test_county_outage_fires_minutes_before_the_school_alerts_it_inhibits(fired):
+def test_county_outage_fires_before_the_school_alerts_it_inhibits(fired):
+    """By the difference of their `for:` (1m - 15s), less one evaluation (10 s)."""
     outage = fired[("CountyOutage", "")][0]
     schools = min(fired[("AgentOffline", f"cy-{n}")][0] for n in range(1, 5))
-    assert schools - outage >= 5
+    assert schools - outage >= (60 - 15 - 10) / 60
+
+
+PRESENCE_EVALUATION_MIN = 10 / 60  # deploy/rules/schools.yml, schoolnet-presence-alerts
+
+
+def test_a_killed_agent_pages_one_minute_after_its_will_until_it_is_back(fired):
+    minutes = fired[("AgentOffline", "rp-killed-xx")]
+    assert -149 <= minutes[0] < -149 + PRESENCE_EVALUATION_MIN, minutes[:3]
+    assert -145 - PRESENCE_EVALUATION_MIN <= minutes[-1] < -145, minutes[-3:]
+
+
+@pytest.mark.parametrize(("start", "seconds"), [(-200, 15), (-120, 50)])
+def test_an_agent_restart_shorter_than_a_minute_never_pages(replayed, fired, start, seconds):
+    """It was seen (pending from the offline status on), and it did not fire."""
+    pending = [m for m in replayed.get(("pending", "AgentOffline", "rp-restart-xx"), []) if start <= m < start + 1]
+    assert pending and pending[0] == pytest.approx(start) and pending[-1] < start + seconds / 60, pending
+    assert ("AgentOffline", "rp-restart-xx") not in fired

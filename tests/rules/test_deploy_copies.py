@@ -27,10 +27,14 @@ def test_scaled_turns_minutes_into_seconds():
     assert deploy_copies.scaled("4h", 1) == "240000ms"
 
 
-def test_only_for_lines_are_shortened():
-    text = "      - alert: X\n        expr: avg_over_time(m[10m]) > 0 # for: 10m\n        for: 10m\n"
-    assert deploy_copies.rules_with_short_for(text, 2) == (
+def test_only_for_and_group_interval_lines_are_shortened():
+    text = ("  - name: g\n    interval: 15s\n    rules:\n"
+            "      - alert: X\n        expr: avg_over_time(m[10m]) > 0 # for: 10m\n        for: 10m\n"
+            "        annotations:\n          description: every interval: 15s\n")
+    assert deploy_copies.rules_with_short_timings(text, 2) == (
+        "  - name: g\n    interval: 500ms\n    rules:\n"
         "      - alert: X\n        expr: avg_over_time(m[10m]) > 0 # for: 10m\n        for: 20000ms\n"
+        "        annotations:\n          description: every interval: 15s\n"
     )
 
 

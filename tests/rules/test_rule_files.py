@@ -119,19 +119,83 @@ def test_the_alerts_the_issue_asks_for():
     ])
 
 
+WILL_SPREAD_S = 30
+"""A county's links go dark: the broker publishes the wills over this long (it notices an
+agent 1.5 keepalives after its last packet, and agents send at least every 30 s)."""
+AGENT_OFFLINE_BUDGET_S = 90  # issue 7: a dead gateway at county IT within 90 s
+AGENT_BACK_AFTER_RESTART_S = 5 + 10 + 15
+"""The longest routine restart: 5 s waiting for acks (agent/publish/mqtt.py STOP_WAIT_S),
+systemd's RestartSec=10 after a crash, 15 s for a slow gateway to start and connect."""
+
+
+def groups() -> dict[str, dict]:
+    return {group["name"]: group for path in RULE_FILES for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]}
+
+
+def group_of(alert: str) -> dict:
+    return next(group for group in groups().values() if any(r.get("alert") == alert for r in group["rules"]))
+
+
+def seconds(text: str) -> float:
+    return deploy_copies.duration_seconds(text)
+
+
+def agent_offline_group_wait_s() -> float:
+    """AgentOffline's group_wait in deploy/alertmanager, on each county's route."""
+    config = deploy_copies.load_alertmanager_config()
+    waits = {
+        child.get("group_wait")
+        for county in config["route"]["routes"]
+        for child in county.get("routes") or []
+        if 'alertname="AgentOffline"' in child.get("matchers", [])
+    }
+    assert len(waits) == 1 and None not in waits, waits
+    return seconds(waits.pop())
+
+
+def deployed_latency_offset_s() -> float:
+    args = (deploy_copies.REPO / "deploy" / "central" / "debian" / "victoria-metrics").read_text(encoding="utf-8")
+    return seconds(re.search(r"-search\.latencyOffset=(\S+?)[\s\"]", args).group(1))
+
+
 def test_county_outage_fires_before_the_school_alerts_it_inhibits():
-    """Inhibition only holds back what reaches Alertmanager after the CountyOutage does."""
+    """Inhibition only holds back what reaches Alertmanager after the CountyOutage does:
+    it is evaluated with AgentOffline, and its `for:` plus the wills' spread is shorter
+    than AgentOffline's `for:` plus its group_wait."""
     rules = alerts()
-    outage = deploy_copies.duration_seconds(rules["CountyOutage"]["for"])
+    outage = seconds(rules["CountyOutage"]["for"])
     for name in ("AgentOffline", "BroadbandDown"):
-        assert outage < deploy_copies.duration_seconds(rules[name]["for"]), name
+        assert outage < seconds(rules[name]["for"]), name
+    assert group_of("CountyOutage")["name"] == group_of("AgentOffline")["name"]
+    order = [r.get("alert") for r in group_of("AgentOffline")["rules"]]
+    assert order.index("CountyOutage") < order.index("AgentOffline")
+    interval = seconds(group_of("AgentOffline")["interval"])
+    assert outage + WILL_SPREAD_S + interval < seconds(rules["AgentOffline"]["for"]) + agent_offline_group_wait_s()
 
 
-def test_short_for_copies_change_nothing_but_for():
+def test_agent_offline_fits_its_budget_in_the_worst_case():
+    """Store visibility + a whole evaluation interval + `for:` + group_wait, all shipped
+    values, leave a few seconds for the collector and the notifications."""
+    interval = seconds(group_of("AgentOffline")["interval"])
+    worst = deployed_latency_offset_s() + interval + seconds(alerts()["AgentOffline"]["for"]) + agent_offline_group_wait_s()
+    assert worst <= AGENT_OFFLINE_BUDGET_S - 5, worst
+
+
+def test_agent_offline_waits_out_a_routine_restart():
+    """A restart says offline too (the agent's clean stop): it must be back before `for:`."""
+    assert seconds(alerts()["AgentOffline"]["for"]) > AGENT_BACK_AFTER_RESTART_S
+
+
+def test_short_copies_change_nothing_but_for_and_interval():
     for path in RULE_FILES:
         original = yaml.safe_load(path.read_text(encoding="utf-8"))
-        copy = yaml.safe_load(deploy_copies.rules_with_short_for(path.read_text(encoding="utf-8"), 2))
+        copy = yaml.safe_load(deploy_copies.rules_with_short_timings(path.read_text(encoding="utf-8"), 2))
+        assert len(copy["groups"]) == len(original["groups"])
         for group, group_copy in zip(original["groups"], copy["groups"]):
+            assert {k: v for k, v in group.items() if k not in ("rules", "interval")} == {
+                k: v for k, v in group_copy.items() if k not in ("rules", "interval")
+            }
+            assert ("interval" in group) == ("interval" in group_copy)
             for rule, rule_copy in zip(group["rules"], group_copy["rules"]):
                 assert {k: v for k, v in rule.items() if k != "for"} == {
                     k: v for k, v in rule_copy.items() if k != "for"

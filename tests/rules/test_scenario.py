@@ -12,9 +12,12 @@ Expected before the outage (scenario.six_schools):
   Nothing for beiling's projector: it died after school hours.
 Then all of B goes down: CountyOutage at B's receiver, and the AgentOffline alerts of
 beiling and shiqiao are inhibited, never sent; A carries on untouched.
+Last, in A: nanhe's agent restarts within AgentOffline's `for:` (seen, pending, never
+sent), and xishan's is killed (AgentOffline fires once the `for:` has passed).
 
-Timing: the rules' `for:` run at 2 s per production minute and Alertmanager's timings at
-1 s per minute (deploy_copies.py); vmalert evaluates every 2 s.
+Timing: the rules' `for:` and group intervals run at 2 s per production minute and
+Alertmanager's timings at 1 s per minute (deploy_copies.py); vmalert evaluates the groups
+without an interval every 2 s.
 """
 
 from __future__ import annotations
@@ -364,3 +367,67 @@ def test_county_outage_inhibits_only_its_own_county(stack, before_outage, county
     assert county_b_down <= suppressed
     assert not [school for _, school in suppressed if school.startswith(a + "-")]
     assert not [n for n in stack.webhooks.received if n.path == "/central-it"]
+
+
+# -- in county A, one agent restarts and another is killed ------------------------------------------
+
+
+def agent_offline_for_s() -> float:
+    """AgentOffline's `for:` in the test copy of the rules (1m in production)."""
+    [rule] = [r for path in deploy_copies.RULES_DIR.glob("*.yml")
+              for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
+              for r in group["rules"] if r.get("alert") == "AgentOffline"]  # fmt: skip
+    return deploy_copies.duration_seconds(rule["for"]) / 60 * FOR_SECONDS_PER_MINUTE
+
+
+def agent_offline_states(stack: Stack, school: str) -> dict[str, list[int]]:
+    """alertstate -> the evaluation times (ms) vmalert stored for the school's AgentOffline."""
+    stack.vm.flush()
+    states: dict[str, list[int]] = {}
+    for row in stack.vm.export(f'ALERTS{{alertname="AgentOffline",school="{school}"}}'):
+        states.setdefault(row["metric"]["alertstate"], []).extend(row["timestamps"])
+    return {state: sorted(times) for state, times in states.items()}
+
+
+@pytest.fixture(scope="module")
+def restarted(stack, county_b_down):
+    """nanhe's agent is stopped for half of AgentOffline's `for:` (30 s in production, a
+    slow restart), then is back; then the test waits until it would have been sent."""
+    school = stack.school(stack.county_a, "nanhe-zx")
+    stopped_ms = stack.agents.stop_agent(school)
+    time.sleep(agent_offline_for_s() / 2)
+    stack.agents.start_agent(school)
+    time.sleep(agent_offline_for_s() + 2)
+    wait_until(lambda: "pending" in agent_offline_states(stack, school), timeout=10,
+               what=f"vmalert storing AgentOffline pending for {school}")
+    return school, stopped_ms
+
+
+def test_an_agent_restart_within_agent_offlines_for_does_not_page(stack, restarted):
+    school, stopped_ms = restarted
+    states = agent_offline_states(stack, school)
+    assert states["pending"][0] >= stopped_ms, "the rule saw the restart (pending)"
+    assert "firing" not in states
+    assert ("AgentOffline", school) not in firing_sent(stack, stack.county_a)
+
+
+@pytest.fixture(scope="module")
+def killed(stack, restarted):
+    """xishan's agent is killed (the broker publishes its will) and stays down."""
+    school = stack.school(stack.county_a, "xishan-xx")
+    stopped_ms = stack.agents.stop_agent(school)
+    wait_until(lambda: ("AgentOffline", school) in firing_sent(stack, stack.county_a), timeout=ALERTS_TIMEOUT_S,
+               what=f"AgentOffline for {school} at county A's receiver")
+    wait_until(lambda: "firing" in agent_offline_states(stack, school), timeout=10,
+               what=f"vmalert storing AgentOffline firing for {school}")
+    return school, stopped_ms
+
+
+def test_a_killed_agent_pages_once_agent_offlines_for_has_passed(stack, killed):
+    """Counted in vmalert's own evaluation times from the will's arrival; the upper bound
+    allows for the store making a sample visible (>= 1 s) and a few evaluations."""
+    school, stopped_ms = killed
+    first_firing_ms = agent_offline_states(stack, school)["firing"][0]
+    offline_for_ms = agent_offline_for_s() * 1000
+    assert stopped_ms + offline_for_ms <= first_firing_ms < stopped_ms + offline_for_ms + 3000
+    assert firing_sent(stack, stack.county_a) == expected_before_outage(stack)[stack.county_a] | {("AgentOffline", school)}
