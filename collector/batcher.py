@@ -34,9 +34,11 @@ class Entry:
 
 @dataclass(frozen=True)
 class BatchLimits:
-    """max_messages is also our MQTT Receive Maximum: the broker hands us no more
-    unacknowledged messages than that, so a full batch has to be written now rather
-    than wait for messages that cannot come."""
+    """What one store write carries at most (a message's points are never split, so a
+    batch may pass max_points by one message's worth). max_messages is also the MQTT
+    Receive Maximum we announce: a broker that keeps to it hands us no more unacknowledged
+    messages than that, so a batch holding that many has to be written now rather than
+    wait for messages that cannot come."""
 
     max_points: int = 5000
     max_messages: int = 1000
@@ -75,14 +77,15 @@ class Batch:
             if entry.delivery is not None and entry.delivery.session == session
         ]
 
+    def is_full(self) -> bool:
+        """Take nothing more into this batch. Every entry counts here, QoS 0 and our own
+        included: this bounds the memory a batch holds, whatever the broker sends."""
+        return len(self.entries) >= self.limits.max_messages or self.point_count >= self.limits.max_points
+
     def is_due(self, now: float) -> bool:
         if not self.entries:
             return False
-        return (
-            self.point_count >= self.limits.max_points
-            or self.message_count >= self.limits.max_messages
-            or now - self._opened_at >= self.limits.max_wait_s
-        )
+        return self.is_full() or now - self._opened_at >= self.limits.max_wait_s
 
     def seconds_until_due(self, now: float) -> float | None:
         """None when empty: nothing will become due without a new entry."""

@@ -47,8 +47,7 @@ def _examine(topic: str, payload: bytes, received_ms: int) -> Accepted | Refused
     verdict = contract.validate(topic, payload, received_ms)
     if isinstance(verdict, contract.Rejection):
         return Refused(verdict.reason, verdict.detail)
-    points = contract.to_points(verdict, received_ms=received_ms)
-    lines = tuple(point.to_line_protocol() for point in points)
+    lines = tuple(contract.to_lines(verdict, received_ms=received_ms))
     return Accepted(verdict.county, verdict.school, lines)
 
 

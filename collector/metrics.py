@@ -73,7 +73,7 @@ def exposition(snapshot: Snapshot) -> str:
         [((("reason", reason),), count) for reason, count in s.deadlettered],
     )
     _counter(lines, "ignored_total", "Messages acked but not stored (cmd topics).", [((), s.ignored)])
-    _counter(lines, "dropped_total", "QoS 0 messages dropped while the batch was full.", [((), s.dropped)])
+    _counter(lines, "dropped_total", "QoS 0 messages dropped because the inbox was full (store slow or down).", [((), s.dropped)])
     _counter(lines, "store_errors_total", "Failed store writes (each retry counts).", [((), s.store_errors)])
     _histogram(lines, "batch_seconds", "Time of each successful store write.", s)
     _gauge(lines, "pending_messages", "Messages received but not yet acked.", s.pending_messages)

@@ -2,17 +2,29 @@
 
 paho's network thread only stamps each message and puts it in the inbox. One worker
 thread does everything else, in order: checks each message against the contract, adds
-its points to a batch, writes the batch, and only then acknowledges its messages.
+its lines to a batch until the batch is full or due, writes the batch, and only then
+acknowledges its messages.
 
 Why nothing is lost:
 - persistent session (clean_start=False and a session expiry): while the collector is
   down or restarting, the broker keeps the messages for it, and resends the unacked ones;
 - an ack only after the store confirmed the write (SYNCHRONOUS writes, see store.py);
-- while the store is down the same batch is retried with a capped backoff, and the
-  Receive Maximum we announce (batch.max_messages) stops the broker from handing us more
-  unacked messages than that: memory stays bounded, the rest waits at the broker. (So the
-  inbox needs no size limit of its own; QoS 0 messages, which that limit does not cover
-  and which promise only "at most once", are dropped and counted once a batch is full.)
+- while the store is down the same batch is retried with a capped backoff.
+
+Why memory stays bounded, whatever the broker does: we hold at most the batch being
+written, one filling batch (batch.max_messages entries, about batch.max_points points)
+and the inbox (2 x batch.max_messages). We announce batch.max_messages as our Receive
+Maximum, but mosquitto 2.0.11 does not keep to it for a resumed session (bench/README.md),
+so the inbox has its own limit: when it is full, paho's network thread waits in
+_on_message, stops reading the socket, and TCP holds the rest at the broker.
+
+What that wait costs during a long store outage: the waiting thread sends no PINGREQ,
+so after 1.5 x broker.keepalive_s the broker closes the connection. Nothing is lost:
+everything we hold is unacked, the broker keeps it in our session and sends it again
+when paho reconnects (once the store is back and the inbox moves). What we wrote but
+could not ack is written a second time, as identical points; the rest is dropped on
+reconnect (_forget_resent). QoS 0 messages promise only "at most once": they never make
+the network thread wait; when the inbox is full they are dropped and counted.
 
 Acks go back in the order the messages came, refused and ignored ones included, and a
 packet id is only acked on the connection it came in on.
@@ -48,6 +60,11 @@ SHUTDOWN_WRITE_S = 10.0
 """On SIGTERM, how long to keep trying to write what we hold before leaving it unacked
 at the broker (which then delivers it again): well inside systemd's 90 s stop timeout."""
 FIRST_RETRY_S = 0.5
+INBOX_BATCHES = 2
+"""The inbox holds this many batches' worth of messages: enough for paho to read the next
+batch while the worker writes one, small enough to bound memory (see the docstring)."""
+HAND_OVER_WAIT_S = 0.5
+"""How often paho's network thread, waiting for room in the inbox, looks whether we stop."""
 
 
 def retry_delay(attempt: int, cap_s: float, first_s: float = FIRST_RETRY_S) -> float:
@@ -75,7 +92,7 @@ class Collector:
     def __init__(self, config: CollectorConfig, metrics: Metrics | None = None):
         self.config = config
         self.metrics = metrics or Metrics()
-        self._inbox: queue.Queue = queue.Queue()
+        self._inbox: queue.Queue = queue.Queue(maxsize=INBOX_BATCHES * config.batch.max_messages)
         self._stopping = threading.Event()
         self._session = 0
         self._session_lock = threading.Lock()
@@ -160,7 +177,7 @@ class Collector:
         with self._session_lock:
             self._session += 1
             session = self._session
-        self._inbox.put(Connected(session, flags.session_present))
+        self._hand_over(Connected(session, flags.session_present))
         self.metrics.set_connected(True)
         # Retained statuses only for a new subscription, not again on every reconnect.
         options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
@@ -192,9 +209,29 @@ class Collector:
             self.metrics.received()
             delivery = Delivery(message.mid, self._session) if message.qos > 0 else None
             received = Received(_topic_of(message), message.payload, _now_ms(), delivery, bool(message.retain))
-            self._inbox.put(received)
+            if delivery is None:
+                self._hand_over_or_drop(received)
+            else:
+                self._hand_over(received)
         except Exception:  # never let one message stop paho's network thread
             log.exception("could not queue a received message")
+
+    def _hand_over(self, item: Received | Connected) -> None:
+        """Waits for room in the inbox: meanwhile paho reads nothing more and TCP keeps the
+        rest at the broker. Once we stop, the item is left unacked for the next start."""
+        while not self._stopping.is_set():
+            try:
+                self._inbox.put(item, timeout=HAND_OVER_WAIT_S)
+                return
+            except queue.Full:
+                continue
+
+    def _hand_over_or_drop(self, received: Received) -> None:
+        """QoS 0 promises at most once: not worth holding up the QoS 1 messages behind it."""
+        try:
+            self._inbox.put_nowait(received)
+        except queue.Full:
+            self.metrics.dropped()
 
     # -- the worker -------------------------------------------------------------------
 
@@ -228,27 +265,35 @@ class Collector:
                 waits.append(due)
         return max(0.0, min(waits))
 
-    def _take_in(self, timeout: float) -> None:
-        """Waits up to `timeout` for the first item, then takes whatever else is there."""
-        try:
-            item = self._inbox.get(timeout=timeout) if timeout > 0 else self._inbox.get_nowait()
-        except queue.Empty:
-            return
-        while True:
-            self._take(item)
+    def _take_in(self, timeout: float, at_most: int | None = None) -> int:
+        """Waits up to `timeout` for the first item, then takes what else is there until the
+        filling batch is ready to go (or `at_most` items): however fast the broker streams,
+        a batch is written at its limits. Returns how many items it took."""
+        if self._batch_ready():
+            self._stopping.wait(timeout)  # nothing may be taken before the next write
+            return 0
+        taken = 0
+        while at_most is None or taken < at_most:
             try:
-                item = self._inbox.get_nowait()
+                item = self._inbox.get(timeout=timeout) if timeout > 0 and not taken else self._inbox.get_nowait()
             except queue.Empty:
-                return
+                break
+            self._take(item)
+            taken += 1
+            if self._batch_ready():
+                break
+        return taken
+
+    def _batch_ready(self) -> bool:
+        """True when the filling batch takes nothing more: it is due and can be written
+        now, or it is full while the batch before it waits for the store."""
+        if self._sealed is None:
+            return self._filling.is_due(time.monotonic())
+        return self._filling.is_full()
 
     def _take(self, item: Received | Connected) -> None:
         if isinstance(item, Connected):
             self._forget_resent(item)
-            return
-        if item.delivery is None and self._sealed is not None and len(self._filling) >= self._limits.max_messages:
-            # Receive Maximum does not hold back QoS 0, and QoS 0 promises at most once:
-            # while the store is down, drop (and count) rather than grow without bound.
-            self.metrics.dropped()
             return
         try:
             lines = self._examine(item)
@@ -347,11 +392,15 @@ class Collector:
         return held + self._inbox.qsize()
 
     def _finish(self) -> None:
-        """SIGTERM: write and ack what we hold, then leave; the broker keeps the rest."""
-        self._take_in(0)
+        """SIGTERM: write and ack what we hold and what waited in the inbox, then leave;
+        the broker keeps the rest (paho may still add to the inbox: that waits for us)."""
         deadline = time.monotonic() + SHUTDOWN_WRITE_S
-        while (self._sealed is not None or len(self._filling)) and time.monotonic() < deadline:
+        waiting = self._inbox.qsize()
+        while time.monotonic() < deadline:
             if self._sealed is None:
+                waiting -= self._take_in(0, at_most=waiting)
+                if not len(self._filling):
+                    break
                 self._seal()
             if not self._write_sealed():
                 time.sleep(max(0.0, min(self._retry_at, deadline) - time.monotonic()))

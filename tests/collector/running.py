@@ -61,9 +61,9 @@ def http_port(config_path: Path) -> int:
 class InProcessCollector:
     """The service and its /metrics server on threads of this process."""
 
-    def __init__(self, config_path: Path):
+    def __init__(self, config_path: Path, metrics: Metrics | None = None):
         self.config = load_config(config_path)
-        self.metrics = Metrics()
+        self.metrics = metrics or Metrics()
         self.server = MetricsServer(self.metrics, self.config.http.host, self.config.http.port)
         self.collector = Collector(self.config, self.metrics)
         self.port = self.server.port

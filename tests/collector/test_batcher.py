@@ -46,12 +46,28 @@ def test_due_when_messages_reach_max_messages_even_without_points():
     assert batch.is_due(0)
 
 
-def test_own_points_do_not_count_as_messages():
+def test_own_points_are_not_messages_to_ack_but_still_fill_the_batch():
     batch = Batch(LIMITS)
-    for _ in range(5):
+    for _ in range(3):
         batch.add(Entry(("presence",)), now=0)
-    assert batch.message_count == 0
-    assert not batch.is_due(0)
+    assert (batch.message_count, batch.is_full(), batch.is_due(0)) == (0, False, False)
+    batch.add(Entry(("presence",)), now=0)
+    assert (batch.message_count, batch.is_full(), batch.is_due(0)) == (0, True, True)
+
+
+def test_qos0_messages_fill_the_batch_like_any_other():
+    """Nothing to ack, but memory all the same: a QoS 0 flood must not grow a batch."""
+    batch = Batch(LIMITS)
+    for _ in range(LIMITS.max_messages):
+        assert not batch.is_full()
+        batch.add(Entry(("qos0",)), now=0)
+    assert batch.is_full() and batch.is_due(0)
+
+
+def test_full_by_points_though_few_messages():
+    batch = Batch(LIMITS)
+    batch.add(entry(1, points=25), now=0)  # one message is never split
+    assert batch.is_full() and batch.point_count == 25
 
 
 def test_lines_and_acks_keep_the_order_received():

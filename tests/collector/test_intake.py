@@ -69,7 +69,7 @@ def test_a_bug_refuses_the_message_as_internal_error(monkeypatch):
     def broken(message, received_ms=None):
         raise KeyError("surprise")
 
-    monkeypatch.setattr(contract, "to_points", broken)
+    monkeypatch.setattr(contract, "to_lines", broken)
     outcome = intake.examine(TOPIC, example_bytes("speedtest"), NOW)
     assert outcome == intake.Refused("internal_error", "KeyError: 'surprise'")
 
