@@ -45,7 +45,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from agent import contract
-from agent.publish.mqtt import connect_failure_text
+from agent.publish.mqtt import connect_failure_text, paho_logger
 from collector import intake
 from collector.batcher import Batch, BatchLimits, Delivery, Entry
 from collector.config import CollectorConfig, read_secret
@@ -151,7 +151,7 @@ class Collector:
         if broker.username:
             client.username_pw_set(broker.username, read_secret(broker.password).reveal())
         client.reconnect_delay_set(1, 30)
-        client.enable_logger(logging.getLogger("schoolnet.collector.mqtt"))
+        client.enable_logger(paho_logger("schoolnet.collector.mqtt"))
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect

@@ -45,21 +45,32 @@ from agent import __version__, contract
 from agent.publish.spool import Spool, SpooledMessage, SpoolStats
 
 log = logging.getLogger(__name__)
-PAHO_LOG = logging.getLogger("agent.publish.paho")
 
 
 class _ReconnectNoise(logging.Filter):
-    """paho 2.2 logs "Client is not connected" at ERROR after every failed reconnect
+    """paho 2.x logs "Client is not connected" at ERROR after every failed reconnect
     attempt; we already say why the connection failed, once per reason, so: DEBUG."""
+
+    def __init__(self, logger: logging.Logger):
+        super().__init__()
+        self._logger = logger
 
     def filter(self, record: logging.LogRecord) -> bool:
         if str(record.msg).startswith("Client is not connected"):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-            return PAHO_LOG.isEnabledFor(logging.DEBUG)
+            return self._logger.isEnabledFor(logging.DEBUG)
         return True
 
 
-PAHO_LOG.addFilter(_ReconnectNoise())
+def paho_logger(name: str) -> logging.Logger:
+    """The logger to hand paho's enable_logger(): its reconnect noise turned down to DEBUG."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, _ReconnectNoise) for f in logger.filters):
+        logger.addFilter(_ReconnectNoise(logger))
+    return logger
+
+
+PAHO_LOG = paho_logger("agent.publish.paho")
 
 MAX_IN_FLIGHT = 100
 """Messages handed to paho and not yet acknowledged: a 100k backlog stays on disk, not in

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from tests.collector.running import (
@@ -79,7 +80,9 @@ def test_two_collectors_in_one_group_split_the_stream(tmp_path, mosquitto, victo
     assert all(w > 0 for w in written), written
 
 
-def test_healthz_follows_the_broker(tmp_path, mosquitto, victoria_metrics):
+def test_healthz_follows_the_broker(tmp_path, mosquitto, victoria_metrics, caplog):
+    """And the broker's absence is told once per reason, not as paho's ERROR per retry."""
+    caplog.set_level(logging.DEBUG)
     config = write_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-health")
     with InProcessCollector(config) as running:
         victoria_metrics.wait_for(lambda: healthz(running.port) == (200, "ok\n"))
@@ -87,6 +90,9 @@ def test_healthz_follows_the_broker(tmp_path, mosquitto, victoria_metrics):
         status, reason = victoria_metrics.wait_for(lambda: _unhealthy(running.port))
         assert (status, reason) == (503, "broker not connected / 未连接消息服务器\n")
         assert scrape(running.port)["schoolnet_collector_broker_connected"] == 0
+        time.sleep(4)  # a few reconnect attempts against a closed port
+        noise = [r.levelname for r in caplog.records if r.getMessage().startswith("Client is not connected")]
+        assert noise and set(noise) == {"DEBUG"}, noise
         mosquitto.start()
         victoria_metrics.wait_for(lambda: healthz(running.port) == (200, "ok\n"), timeout=40)
         assert scrape(running.port)["schoolnet_collector_broker_connected"] == 1
