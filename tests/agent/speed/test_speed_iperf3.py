@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import subprocess
+import threading
+import time
 
 import pytest
 
 from agent.probes.speed_iperf3 import (
+    HANDSHAKES,
+    control_connection_broke,
     iperf3_argv,
     iperf3_error_code,
     parse_iperf3_json,
@@ -120,3 +126,85 @@ def test_a_server_that_is_not_host_port_is_a_config_error():
     result = run(settings("http://iperf.hx.edu.example/"))
     assert (result.ok, result.error) == (False, "other")
     assert "speed_test.server" in result.detail
+
+
+class ResettingRelay:
+    """Relays TCP connections to the iperf3 server, except connection number `reset_nth`,
+    which it resets at once: a control connection broken the way a lossy line breaks it."""
+
+    def __init__(self, upstream: str, reset_nth: int):
+        host, port = upstream.split(":")
+        self.upstream = (host, int(port))
+        self.reset_nth = reset_nth
+        self.accepted = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            if self.accepted == self.reset_nth:
+                reset(client)
+                continue
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        """iperf3 closes its listener for a moment after each test or empty connection:
+        connect again until it listens."""
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                server = socket.create_connection(self.upstream)
+                break
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    client.close()
+                    return
+                time.sleep(0.01)
+        for source, sink in ((client, server), (server, client)):
+            threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        """Bytes one way; an end as an end, a reset as a reset of both sides."""
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            for side in (source, sink):
+                reset(side)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def reset(side: socket.socket) -> None:
+    try:
+        side.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    side.close()
+
+
+def test_a_run_whose_control_connection_is_reset_is_run_once_more(iperf3_server):
+    relay = ResettingRelay(iperf3_server, reset_nth=HANDSHAKES + 1)  # the download's control connection
+    try:
+        result = run(settings(relay.address))
+    finally:
+        relay.close()
+    assert result.ok, result.detail
+    assert result.download_mbps > 0 and result.upload_mbps > 0
+
+
+def test_only_a_broken_control_connection_is_worth_a_second_run():
+    reset = Direction(error="protocol", detail="iperf3: unable to receive control message: Connection reset by peer")
+    busy = Direction(error="other", detail="iperf3 server busy with another test (another school?): the server is busy")
+    assert control_connection_broke(reset)
+    assert not control_connection_broke(busy)
+    assert not control_connection_broke(Direction(mbps=90.0, bytes=1))
