@@ -19,6 +19,8 @@ class Accepted:
     county: str
     school: str
     lines: tuple[str, ...]
+    says_online: bool = False
+    """A status message with online=true (the agent's birth)."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,8 @@ def _examine(topic: str, payload: bytes, received_ms: int) -> Accepted | Refused
     if isinstance(verdict, contract.Rejection):
         return Refused(verdict.reason, verdict.detail)
     lines = tuple(contract.to_lines(verdict, received_ms=received_ms))
-    return Accepted(verdict.county, verdict.school, lines)
+    says_online = verdict.kind == contract.STATUS and verdict.body.get("online") is True
+    return Accepted(verdict.county, verdict.school, lines, says_online)
 
 
 def is_command(topic: str) -> bool:

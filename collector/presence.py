@@ -40,8 +40,14 @@ class LastSeen:
         key = (county, school)
         self._heard[key] = max(at_s, self._heard.get(key, at_s))
 
+    def expect(self, county: str, school: str, at_s: float) -> None:
+        """A school whose retained status says it is online, though we have not heard it
+        speak: its silence counts from `at_s` (when we subscribed). Without this, a school
+        that hung before a collector restart would never be reported silent."""
+        self._heard.setdefault((county, school), at_s)
+
     def report(self, now_s: float) -> list[SchoolPresence]:
-        """Every school heard since this collector started, sorted."""
+        """Every school heard or expected since this collector started, sorted."""
         return [
             SchoolPresence(county, school, now_s - at_s > self.silent_after_s, max(0.0, now_s - at_s))
             for (county, school), at_s in sorted(self._heard.items())

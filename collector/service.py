@@ -308,6 +308,8 @@ class Collector:
         if isinstance(outcome, intake.Accepted):
             if not item.retained:
                 self._last_seen.heard(outcome.county, outcome.school, time.monotonic())
+            elif outcome.says_online:
+                self._last_seen.expect(outcome.county, outcome.school, time.monotonic())
             return outcome.lines
         if isinstance(outcome, intake.Refused):
             self._refuse(item, outcome.reason, outcome.detail)

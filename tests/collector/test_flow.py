@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from agent import contract
 from tests.collector.running import (
     COUNTY,
     InProcessCollector,
@@ -101,3 +102,23 @@ def test_healthz_follows_the_broker(tmp_path, mosquitto, victoria_metrics, caplo
 def _unhealthy(port: int):
     status = healthz(port)
     return status if status[0] != 200 else None
+
+
+def test_a_school_that_says_online_but_never_speaks_is_reported_silent(tmp_path, mosquitto, victoria_metrics):
+    """Its retained birth is all a (re)started collector hears of it: silence counts from
+    the subscription, so a gateway that hung before the restart is still found."""
+    publisher = Publisher(mosquitto.port)
+    now_ms = int(time.time() * 1000)
+    for school, online in (("hx-hung", True), ("hx-gone", False)):
+        body = {"online": online, "agent_version": "0.1.0"}
+        info = publisher.client.publish(contract.topic(COUNTY, school, contract.STATUS),
+                                        contract.encode(contract.STATUS, COUNTY, school, now_ms, body),
+                                        qos=1, retain=True)
+        info.wait_for_publish(10)
+    publisher.close()
+    config = write_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-presence",
+                          presence={"silent_after_s": 10, "report_every_s": 1})
+    with InProcessCollector(config):
+        silent = victoria_metrics.wait_for(
+            lambda: victoria_metrics.query('schoolnet_presence_silent{school=~"hx-.*"} == 1'), timeout=40)
+    assert [series["metric"]["school"] for series in silent] == ["hx-hung"], silent

@@ -34,6 +34,16 @@ def test_report_covers_every_school_heard_sorted_by_county_then_school():
     assert len(seen) == 3
 
 
+def test_an_expected_school_turns_silent_from_when_it_was_expected_unless_heard():
+    seen = LastSeen(silent_after_s=60)
+    seen.expect("hx", "hung", at_s=100.0)  # retained online=true, then nothing
+    seen.heard("hx", "talks", at_s=90.0)
+    seen.expect("hx", "talks", at_s=100.0)  # already heard: expecting changes nothing
+    assert seen.report(170.0) == [SchoolPresence("hx", "hung", True, 70.0), SchoolPresence("hx", "talks", True, 80.0)]
+    seen.heard("hx", "hung", at_s=175.0)
+    assert seen.report(180.0)[0] == SchoolPresence("hx", "hung", False, 5.0)
+
+
 def test_nobody_heard_nothing_reported():
     assert LastSeen(silent_after_s=60).report(1e6) == []
 
