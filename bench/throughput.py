@@ -239,9 +239,11 @@ def schools_subscription() -> str:
     return contract.SUBSCRIPTION
 
 
-def _cpu(usage: dict[str, Usage | None]) -> dict[str, float]:
-    """CPU in % of one core per process (what the report shows)."""
-    return {name: round(u.cpu_pct, 1) for name, u in usage.items() if u is not None}
+def _cpu(usage: dict[str, Usage | None]) -> dict[str, str]:
+    """CPU in % of one core and peak RSS per process (what the report shows): the
+    collector's RSS shows whether its batches and inbox stay bounded under a backlog."""
+    return {name: f"{u.cpu_pct:.1f} % CPU, {u.rss_peak_mb:.0f} MB peak"
+            for name, u in usage.items() if u is not None}
 
 
 def run(plan: RunPlan) -> Outcome:
@@ -300,7 +302,7 @@ def throughput_notes(count: int, points: int, raw: Drain, one: Drain, pair: Drai
     for drain in (raw, one, pair):
         writes = f", {drain.writes} store writes ({drain.points / drain.writes:,.0f} points each)" if drain.writes else ""
         notes.append(f"{drain.consumer}: {drain.seconds:.2f} s, {drain.messages_per_s:,.0f} messages/s, "
-                     f"{drain.points_per_s:,.0f} points/s{writes}; CPU (% of one core): {drain.usage}.")
+                     f"{drain.points_per_s:,.0f} points/s{writes}; CPU (% of one core) and RSS: {drain.usage}.")
     notes.append(f"Receive Maximum: a resumed session announcing 10, with 100 messages queued, got {kept[0]} "
                  f"before acking and {kept[1]} after acking only those (a broker keeping to it: 10, then 20).")
     if isinstance(profiled, profile.ProfileSummary):
