@@ -42,11 +42,13 @@ from agent.rounds import (
 )
 from agent.wiring import (
     NO_SESSION,
+    Bandwidth,
     ProbeSetup,
     Secrets,
     SessionWindow,
     probe_setup,
     session_window,
+    sync_bandwidth,
     sync_report,
     sync_thresholds,
 )
@@ -215,7 +217,8 @@ def judge(config: AgentConfig, m: Measurements) -> CheckReport:
         broadband_row(m.broadband, m.errors.get("broadband")),
         egress_row(m.speed_test, config.speed_test.target_mbps, m.speed_test_skipped, m.errors.get("speed_test")),
         classrooms_row(m.classrooms, m.errors.get("classrooms")),
-        sync_row(m.sync, config.school.rural, config.sync_classroom is not None, m.errors.get("sync")),
+        sync_row(m.sync, config.school.rural, config.sync_classroom is not None, m.errors.get("sync"),
+                 checked_bandwidth(config, m)),
     )
     details = (
         *icmp_rows(m.icmp_problem),
@@ -290,7 +293,16 @@ def classrooms_row(result: Sweep | None, error: str | None) -> Row:
     return Row("classrooms", item, value, PASS, "; ".join(notes))
 
 
-def sync_row(result: SyncResult | None, rural: bool, configured: bool, error: str | None) -> Row:
+def checked_bandwidth(config: AgentConfig, m: Measurements) -> Bandwidth | None:
+    """With bandwidth_check, this check's own speed test is the evidence (run a minute ago)."""
+    sync = config.sync_classroom
+    if sync is None or not sync.bandwidth_check:
+        return None
+    return sync_bandwidth(m.speed_test, m.checked_at, m.checked_at, sync.thresholds.bandwidth_mbps)
+
+
+def sync_row(result: SyncResult | None, rural: bool, configured: bool, error: str | None,
+             bandwidth: Bandwidth | None = None) -> Row:
     item = "同步课堂 (synchronous classroom)"
     if not configured:
         if rural:
@@ -300,9 +312,13 @@ def sync_row(result: SyncResult | None, rural: bool, configured: bool, error: st
         return Row("sync", item, "不适用 (not applicable)", INFO, "非农村学校 (not a rural school)")
     if result is None:
         return _failed_probe("sync", item, error or "")
-    if result.ready:
+    problems = list(result.problems)
+    if bandwidth is not None and not bandwidth.enough:
+        problems.append(f"带宽不足 (bandwidth too low): 测速较慢方向 {bandwidth.mbps:g} Mbps < "
+                        f"{bandwidth.needed_mbps:g} Mbps (slower direction of the speed test)")
+    if not problems:
         return Row("sync", item, "就绪 (ready)", PASS)
-    return Row("sync", item, "未就绪 (not ready)", FAIL, "; ".join(result.problems))
+    return Row("sync", item, "未就绪 (not ready)", FAIL, "; ".join(problems))
 
 
 def icmp_rows(problem: str | None) -> tuple[Row, ...]:
@@ -518,7 +534,7 @@ def measurement_bodies(config: AgentConfig, m: Measurements) -> dict[str, Any]:
     if m.classrooms is not None:
         bodies["classrooms"] = classrooms_body(m.classrooms)
     if m.sync is not None:
-        bodies["sync"] = sync_report(m.sync, config.school.rural, m.session)
+        bodies["sync"] = sync_report(m.sync, config.school.rural, m.session, checked_bandwidth(config, m))
     if m.health is not None:
         bodies["health"] = {key: value for key, value in vars(m.health).items() if not key.startswith("spool_")}
     if m.speed_test is not None:

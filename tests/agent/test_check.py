@@ -25,6 +25,9 @@ from agent.check import (
     verdict_line,
 )
 from agent.cli import main
+from agent.probes.quality import path_quality
+from agent.probes.sync_classroom import PlatformResult, SyncResult
+from agent.wiring import Bandwidth
 from tests.agent.daemon.school import (
     COMMAND_KEY,
     COMMAND_KEY_ENV,
@@ -178,6 +181,18 @@ def test_a_rural_school_without_a_sync_classroom_fails_and_others_are_not_concer
     assert (rural.verdict, rural.value) == (FAIL, "未配置 (not configured)")
     assert "sync_classroom" in rural.why
     assert (town.verdict, town.value) == (INFO, "不适用 (not applicable)")
+
+
+def test_with_bandwidth_check_too_little_bandwidth_fails_a_good_sync_path():
+    good_path = SyncResult(PlatformResult("ok", 1.0), path_quality(10, [1.0] * 10), "", (), ())
+
+    short = sync_row(good_path, True, True, None, Bandwidth(3.5, 4.0))
+    enough = sync_row(good_path, True, True, None, Bandwidth(50.0, 4.0))
+
+    assert (short.verdict, short.value) == (FAIL, "未就绪 (not ready)")
+    assert short.why == ("带宽不足 (bandwidth too low): 测速较慢方向 3.5 Mbps < 4 Mbps "
+                         "(slower direction of the speed test)")
+    assert (enough.verdict, sync_row(good_path, True, True, None).verdict) == (PASS, PASS)
 
 
 def test_progress_spins_in_place_on_a_terminal_and_prints_lines_elsewhere():
