@@ -18,13 +18,14 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-from collections.abc import Sequence
+import subprocess
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from tests.harness import netns, servers
-from tests.harness.requirements import require_binary, require_netns
+from tests.harness.requirements import require_binary, require_netns, require_root
 
 SERVER_FIXTURES = {
     "server_starter", "mosquitto", "mosquitto_factory", "victoria_metrics", "victoria_metrics_factory",
@@ -189,3 +190,17 @@ def netns_link():
     yield open_link
     for link in reversed(links):
         link.close()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path) -> Iterator[Path]:
+    """A real 256 KiB tmpfs, so SQLite meets a genuinely full disk; unmounted afterwards."""
+    require_root("mounting a tiny tmpfs")
+    require_binary("mount")
+    mountpoint = tmp_path / "tiny"
+    mountpoint.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mountpoint)], check=True)
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=True)

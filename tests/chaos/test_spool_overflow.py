@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import socket
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -37,7 +36,6 @@ from agent.daemon import Agent, CommandInbox
 from agent.publish import Publisher, Spool, broker_settings
 from agent.wiring import probe_setup
 from tests.collector.running import InProcessCollector, write_config
-from tests.harness.requirements import require_binary, require_root
 from tests.harness.servers import wait_until
 from tests.peers.tcp import Listener, closed_port
 from tests.rules import deploy_copies
@@ -328,20 +326,6 @@ def test_a_full_spool_drops_the_oldest_reports_the_count_and_pages_the_county(
 
 
 # -- a full disk ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A real 256 KiB filesystem for the spool, so SQLite meets a genuinely full disk."""
-    require_root("mounting a tiny tmpfs")
-    require_binary("mount")
-    mountpoint = tmp_path / "tiny"
-    mountpoint.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mountpoint)], check=True)
-    try:
-        yield mountpoint
-    finally:
-        subprocess.run(["umount", str(mountpoint)], check=True)
 
 
 def test_a_full_disk_loses_sweeps_with_one_clear_line_and_the_agent_keeps_measuring(tmp_path, tiny_disk, caplog):

@@ -22,7 +22,6 @@ from agent.publish.spool import (
     corrupt_name,
     health_fields,
 )
-from tests.harness.requirements import require_binary, require_root
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -195,20 +194,6 @@ def test_corrupted_file_is_moved_aside_and_a_new_spool_started(spool_path, caplo
 def test_corrupt_name_says_when_in_utc():
     assert corrupt_name(Path("/var/lib/schoolnet/spool.db"), 1_790_000_000) == Path(
         "/var/lib/schoolnet/spool.db.corrupt-20260921T141320Z")
-
-
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A real 256 KiB filesystem, so SQLite meets a genuinely full disk."""
-    require_root()
-    require_binary("mount")
-    mountpoint = tmp_path / "tiny"
-    mountpoint.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mountpoint)], check=True)
-    try:
-        yield mountpoint
-    finally:
-        subprocess.run(["umount", str(mountpoint)], check=True)
 
 
 def test_full_disk_loses_the_message_with_one_clear_log_line_and_no_exception(tiny_disk, caplog):
