@@ -31,7 +31,8 @@ class Refused:
 
 @dataclass(frozen=True)
 class Ignored:
-    """Commands to schools share the topic tree; they are not ours to store."""
+    """Commands to schools share the topic tree, and an empty status clears a retired
+    school's retained one: not ours to store, and not mistakes either."""
 
     why: str
 
@@ -46,6 +47,8 @@ def examine(topic: str, payload: bytes, received_ms: int) -> Accepted | Refused 
 def _examine(topic: str, payload: bytes, received_ms: int) -> Accepted | Refused | Ignored:
     if is_command(topic):
         return Ignored("command topic")
+    if not payload and is_status(topic) and not isinstance(contract.parse_topic(topic), contract.Rejection):
+        return Ignored("retained status cleared")  # how MQTT deletes a retained message
     verdict = contract.validate(topic, payload, received_ms)
     if isinstance(verdict, contract.Rejection):
         return Refused(verdict.reason, verdict.detail)
@@ -55,5 +58,13 @@ def _examine(topic: str, payload: bytes, received_ms: int) -> Accepted | Refused
 
 
 def is_command(topic: str) -> bool:
+    return _kind_of(topic) == contract.COMMAND
+
+
+def is_status(topic: str) -> bool:
+    return _kind_of(topic) == contract.STATUS
+
+
+def _kind_of(topic: str) -> str | None:
     parts = topic.split("/")
-    return len(parts) == 5 and "/".join(parts[:2]) == contract.TOPIC_ROOT and parts[4] == contract.COMMAND
+    return parts[4] if len(parts) == 5 and "/".join(parts[:2]) == contract.TOPIC_ROOT else None

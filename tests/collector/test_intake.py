@@ -41,6 +41,11 @@ def test_commands_are_ignored_whatever_they_hold():
     assert not intake.is_command("other/v1/hx/hx-01/cmd")
 
 
+def test_an_empty_status_clears_a_retired_schools_retained_one_and_is_ignored():
+    assert intake.examine("schoolnet/v1/hx/hx-01/status", b"", NOW) == intake.Ignored("retained status cleared")
+    assert isinstance(intake.examine("schoolnet/v1/hx/hx-01/broadband", b"", NOW), intake.Refused)
+
+
 @pytest.mark.parametrize(
     ("topic", "payload", "reason"),
     [

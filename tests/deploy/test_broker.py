@@ -272,3 +272,24 @@ def test_the_pid_file_names_the_running_broker(broker):
 def test_every_registered_school_can_connect(connect):
     for school in SCHOOLS:
         assert connect(school).disconnects == []
+
+
+def test_a_school_leaving_clears_its_retained_status_with_its_own_account(connect):
+    """The retirement step in deploy/README-alerts.md: an empty retained message from the
+    school's own account removes its last status, so AgentOffline stops paging for it."""
+    school = connect("hx-a", client_id="agent-hx-hx-a")
+    status_topic = contract.topic("hx", "hx-a", "status")
+    will = contract.encode("status", "hx", "hx-a", int(time.time() * 1000), {"online": False, "agent_version": "0.1.0"})
+    assert school.publish(status_topic, will, retain=True) in (0, 0x10)
+    before = connect("schoolnet-collector")
+    assert before.subscribe(status_topic) == [GRANTED_QOS_1]
+    assert [m.payload for m in before.wait_for_messages(1)] == [will]
+
+    assert school.publish(status_topic, b"", retain=True) in (0, 0x10)
+
+    after = connect("schoolnet-collector")
+    assert after.subscribe(status_topic) == [GRANTED_QOS_1]
+    assert after.subscribe(contract.topic("hx", "hx-a", "broadband")) == [GRANTED_QOS_1]
+    marker = broadband("hx", "hx-a")  # a retained status would come right after its SUBACK, before this
+    assert school.publish(contract.topic("hx", "hx-a", "broadband"), marker) == 0
+    assert [m.payload for m in after.wait_for_messages(1)] == [marker], "the retained status is still there"
