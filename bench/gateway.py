@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import socket
 import subprocess
 import sys
 from datetime import datetime
@@ -24,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.processes import REPO, stop
-from tests.peers.dns import DnsPeer
+from tests.peers.dns import start_on_port_53
 from tests.peers.http import HttpPeer
 from tests.peers.pjlink import PjlinkPeer
 from tests.peers.tcp import Listener
@@ -38,27 +36,6 @@ PJLINK_PASSWORD = "pj-bench-9Qx"
 TIMEZONE = "Asia/Shanghai"  # the example config's
 
 
-class DnsOnPort53(DnsPeer):
-    """A config's dns target names no port: the peer listens on 53 of its own 127.53.x.y."""
-
-    def __init__(self, host: str) -> None:
-        super().__init__(addresses=("192.0.2.7",), host=host)
-        self.sock.close()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, 53))
-        self.sock.settimeout(0.1)
-        self.host, self.port = self.sock.getsockname()
-
-
-def _dns_on_port_53() -> DnsOnPort53:
-    for _ in range(20):  # another run on this machine may hold one address
-        try:
-            return DnsOnPort53(f"127.53.{random.randrange(256)}.{random.randrange(1, 255)}").start()
-        except OSError:
-            continue
-    raise RuntimeError("no free 127.53.x.y:53 for the DNS peer")
-
-
 class LoopbackSchool:
     """The peers of one school (any number of agents can share them), stopped by close()."""
 
@@ -66,7 +43,7 @@ class LoopbackSchool:
         self.folder = folder
         self._peers: list[Any] = []
         self.listener = self._keep(Listener(backlog=512))
-        self.dns = self._keep(_dns_on_port_53())
+        self.dns = self._keep(start_on_port_53())
         self.http = self._keep(HttpPeer().start())
         self.projector = self._keep(PjlinkPeer(power=1, lamp_hours=1234, password=PJLINK_PASSWORD).start())
         self.echo = self._keep(UdpEcho().start())

@@ -7,7 +7,6 @@ server) sit on 127.N.0.x. Nothing here sends a packet off the machine.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from contextlib import ExitStack
@@ -17,7 +16,7 @@ from demo.pipe import DemoError
 from demo.schools import Place, School
 from tests.peers.dns import DnsPeer
 from tests.peers.pjlink import PjlinkPeer
-from tests.peers.speed_http_server import _RANDOM, BLOCK, MIB, LibreSpeedHandler, Peer
+from tests.peers.speed_http_server import LibreSpeedHandler, Peer
 from tests.peers.tcp import Blackhole, Listener, closed_port
 from tests.peers.udp_echo import UdpEcho
 
@@ -53,6 +52,8 @@ class Line:
 class ShapedHandler(LibreSpeedHandler):
     """The LibreSpeed endpoint at /<school>/..., at the speed of that school's line."""
 
+    line: Line | None = None  # the request's, once its path named a school
+
     def do_GET(self) -> None:
         if self._enter_line("down"):
             super().do_GET()
@@ -73,32 +74,9 @@ class ShapedHandler(LibreSpeedHandler):
         self.path = f"/{rest}" + (f"?{query}" if query else "")
         return True
 
-    def stream_random(self, size: int, content_type: str) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(size))
-        self.end_headers()
-        sent = 0
-        while sent < size:
-            chunk = _RANDOM[sent % MIB : sent % MIB + min(BLOCK, size - sent)]
-            self.line.carry(len(chunk))
-            self.wfile.write(chunk)
-            sent += len(chunk)
-
-    def discard_body(self) -> int | None:
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            return None
-        remaining = int(length)
-        while remaining:
-            chunk = self.rfile.read(min(BLOCK, remaining))
-            if not chunk:
-                self.close_connection = True
-                break
-            if getattr(self, "line", None) is not None:
-                self.line.carry(len(chunk))
-            remaining -= len(chunk)
-        return int(length) - remaining
+    def carry(self, size: int) -> None:
+        if self.line is not None:
+            self.line.carry(size)
 
 
 class ShapedSpeedServer(Peer):
@@ -111,27 +89,11 @@ class ShapedSpeedServer(Peer):
         }
 
 
-class CountyDns(DnsPeer):
-    """The DNS peer on port 53, where the agent's dns check asks (needs root)."""
-
-    def __init__(self, host: str) -> None:
-        super().__init__(host=host)
-        self.sock.close()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            self.sock.bind((host, DNS_PORT))
-        except OSError:
-            self.sock.close()
-            raise
-        self.sock.settimeout(0.1)
-        self.host, self.port = self.sock.getsockname()
-
-
-def _claim_network() -> tuple[str, CountyDns]:
+def _claim_network() -> tuple[str, DnsPeer]:
     """("127.N", its county DNS bound to port 53) for the first N nobody else uses."""
     for octet in NETWORKS:
         try:
-            return f"127.{octet}", CountyDns(f"127.{octet}.0.53")
+            return f"127.{octet}", DnsPeer(host=f"127.{octet}.0.53", port=DNS_PORT)
         except OSError:
             continue
     raise DemoError(f"127.{NETWORKS[0]}-{NETWORKS[-1]}.0.53 port 53 全被占用 / all taken: too many demos running?")

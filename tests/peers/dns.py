@@ -5,6 +5,8 @@
     peer = DnsPeer(mode="silent").start()               # reads queries, never answers
     peer = DnsPeer(mode="wrong_id").start()             # answers with another id
     peer = DnsPeer(mode="garbage").start()              # right id, then bytes that are no DNS
+    peer = DnsPeer(host="127.53.0.9", port=53).start() # where a config's plain `dns` target asks
+    peer = start_on_port_53()                           # the same on a free 127.53.x.y
     peer.port ... peer.stop()
 
 The answer names its record by a compression pointer to the question (0xC00C), as
@@ -13,6 +15,7 @@ real servers do. `queries` keeps every query received.
 
 from __future__ import annotations
 
+import random
 import socket
 import struct
 import threading
@@ -27,13 +30,18 @@ class DnsPeer:
         rcode: int = 0,
         mode: str = "answer",
         host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         self.addresses, self.rcode, self.mode = addresses, rcode, mode
         self.queries: list[bytes] = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, 0))
+        try:
+            self.sock.bind((host, port))
+        except OSError:
+            self.sock.close()
+            raise
         self.sock.settimeout(0.1)
         self.host, self.port = self.sock.getsockname()
         self._stopping = threading.Event()
@@ -87,3 +95,15 @@ def _question_end(query: bytes) -> int:
     while query[offset]:
         offset += 1 + query[offset]
     return offset + 1 + 4  # the root label, then QTYPE and QCLASS
+
+
+def start_on_port_53() -> DnsPeer:
+    """A peer on port 53, where a config's dns target without a port asks, of a random
+    127.53.x.y: another run on this machine may hold one address (binding 53 needs root)."""
+    for _ in range(20):
+        host = f"127.53.{random.randrange(256)}.{random.randrange(1, 255)}"
+        try:
+            return DnsPeer(host=host, port=53).start()
+        except OSError:
+            continue
+    raise RuntimeError("no free 127.53.x.y:53 for the DNS peer")

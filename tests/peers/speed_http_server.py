@@ -89,6 +89,7 @@ class Handler(BaseHTTPRequestHandler):
         while sent < size:
             start = sent % MIB
             chunk = _RANDOM[start : start + min(BLOCK, size - sent)]
+            self.carry(len(chunk))
             self.wfile.write(chunk)
             sent += len(chunk)
 
@@ -103,8 +104,12 @@ class Handler(BaseHTTPRequestHandler):
             if not chunk:
                 self.close_connection = True
                 break
+            self.carry(len(chunk))
             remaining -= len(chunk)
         return int(length) - remaining
+
+    def carry(self, size: int) -> None:
+        """Called for every chunk sent or read: where a shaped peer paces its line."""
 
 
 class LibreSpeedHandler(Handler):

@@ -18,13 +18,11 @@ address of its own; that, and the icmp checks, need root (the helpers' require_r
 from __future__ import annotations
 
 import json
-import random
-import socket
 from pathlib import Path
 from typing import Any
 
 from tests.harness.requirements import require_root
-from tests.peers.dns import DnsPeer
+from tests.peers.dns import start_on_port_53
 from tests.peers.http import HttpPeer
 from tests.peers.pjlink import PjlinkPeer
 from tests.peers.speed_http_server import SpeedHttpServer
@@ -41,29 +39,6 @@ LAMP_HOURS = 1234
 UNMEETABLE_MBPS = 100_000
 
 
-class DnsOnPort53(DnsPeer):
-    """A DnsPeer on port 53 of `host`, where a config's dns target looks."""
-
-    def __init__(self, host: str) -> None:
-        super().__init__(addresses=("192.0.2.7",), host=host)
-        self.sock.close()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, 53))
-        self.sock.settimeout(0.1)
-        self.host, self.port = self.sock.getsockname()
-
-
-def start_dns_on_port_53() -> DnsOnPort53:
-    """On a random 127.53.x.y: another test run on this machine may hold one."""
-    for _ in range(20):
-        host = f"127.53.{random.randrange(256)}.{random.randrange(1, 255)}"
-        try:
-            return DnsOnPort53(host).start()
-        except OSError:
-            continue
-    raise RuntimeError("no free 127.53.x.y:53 for the DNS peer")
-
-
 class LoopbackSchool:
     def __init__(self, directory: Path) -> None:
         require_root("icmp checks and a DNS peer on port 53, as a school's config has them")
@@ -74,7 +49,7 @@ class LoopbackSchool:
         self.platform = self._keep(Listener())
         self.endpoint = self._keep(Listener())
         self.blackhole = self._keep(Blackhole())
-        self.dns = self._keep(start_dns_on_port_53())
+        self.dns = self._keep(start_on_port_53())
         self.http = self._keep(HttpPeer().start())
         self.projector = self._keep(PjlinkPeer(power=1, errors="000000", lamp_hours=LAMP_HOURS,
                                                password=PJLINK_PASSWORD).start())
