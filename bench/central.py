@@ -14,8 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import paho.mqtt.client as mqtt
 
 from bench import schools
 from bench.processes import REPO, stop
+from tests.collector.running import healthz, scrape
 from tests.harness.servers import VictoriaMetrics, free_port
 
 EXAMPLE_BATCH = {"max_points": 5000, "max_messages": 1000, "max_wait_s": 1.0}
@@ -72,7 +71,7 @@ class CollectorProcess:
 
     def wait_subscribed(self, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
-        while healthz(self.metrics_port) != 200:
+        while healthz(self.metrics_port) != (200, "ok\n"):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"collector {self.config_path.stem} not healthy; log:\n{self.log_tail()}")
             time.sleep(0.05)
@@ -89,27 +88,6 @@ class CollectorProcess:
             return "\n".join(self.log_path.read_text("utf-8", "replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
-
-
-def scrape(port: int) -> dict[str, float]:
-    """/metrics as {name: value} (labels kept in the name); {} when nothing answers."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-            text = reply.read().decode()
-    except OSError:
-        return {}
-    pairs = (line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
-    return {name: float(value) for name, value in pairs}
-
-
-def healthz(port: int) -> int | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as reply:
-            return reply.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return None
 
 
 RECEIVED = "schoolnet_collector_received_total"
