@@ -541,17 +541,15 @@ class _Sender:
             batch = self._spool.oldest(room, after_seq=self._cursor)
             if not batch:
                 return
-            self._spool.awaiting_ack(self._in_flight_seqs() | {message.seq for message in batch})
+            in_flight = self._in_flight_seqs()  # one snapshot a batch: a batch holds each seq once
+            self._spool.awaiting_ack(in_flight | {message.seq for message in batch})
             for message in batch:
                 self._cursor = message.seq
-                if message.seq not in self._held and not self._is_in_flight(message.seq):
+                if message.seq not in self._held and message.seq not in in_flight:
                     room -= self._send(message)
 
     def _in_flight_seqs(self) -> set[int]:
         return {sent.seq for sent in self._in_flight.values()}
-
-    def _is_in_flight(self, seq: int) -> bool:
-        return any(sent.seq == seq for sent in self._in_flight.values())
 
     def _send(self, message: SpooledMessage) -> int:
         """Publish one spooled message; 1 if it is now in flight, else 0."""
