@@ -32,7 +32,7 @@ from typing import Callable
 
 from agent import __version__
 from agent.commands import CommandDoor, Refusal
-from agent.config import AgentConfig, ConfigError, ConfigProblem
+from agent.config import AgentConfig
 from agent.probes.broadband import broadband_body
 from agent.probes.devices import classrooms_body
 from agent.probes.health import health_body
@@ -55,6 +55,7 @@ from agent.wiring import (
     sync_bandwidth,
     sync_report,
 )
+from schoolnet_core.config import ConfigError, ConfigProblem
 
 log = logging.getLogger("agent.daemon")
 

@@ -36,7 +36,7 @@ from paho.mqtt.client import MQTTv5
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent import contract
+from schoolnet_core import contract
 from tests.agent.daemon.school import (
     COMMAND_KEY,
     COMMAND_KEY_ENV,

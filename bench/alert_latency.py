@@ -35,12 +35,12 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import yaml
 
-from agent import contract
 from bench.central import CollectorProcess, collector_config
 from bench.gateway import AgentProcess, LoopbackSchool
 from bench.plan import RunPlan, say
 from bench.processes import REPO
 from bench.report import Figure, Outcome, Target
+from schoolnet_core import contract
 from tests.harness.servers import (
     Alertmanager,
     Mosquitto,

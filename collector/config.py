@@ -1,6 +1,6 @@
 """The collector's configuration: one YAML file, read into frozen values.
 
-It is read by the agent's loader (agent.config), so a county engineer gets the same
+It is read with the shared loader (schoolnet_core.config), so a county engineer gets the same
 `FILE:LINE: KEY.PATH: what is wrong` reports, every mistake at once, as a school's IT
 teacher does. Secrets (the broker password, the store token) are only referenced here
 and read when connecting. collector/example-config.yaml documents every key.
@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-# The YAML walker and its value parsers are agent.config's; the collector reuses them
-# rather than keeping a second copy that would drift.
-from agent.config import (  # noqa: F401 - re-exported for callers of load_config
+# The YAML walker and its value parsers are schoolnet_core's, shared with the agent, so a
+# county engineer gets the same reports as a school's IT teacher.
+from schoolnet_core.config import (  # noqa: F401 - re-exported for callers of load_config
     ConfigError,
     ConfigProblem,
     Invalid,
@@ -28,14 +28,16 @@ from agent.config import (  # noqa: F401 - re-exported for callers of load_confi
     SecretRef,
     Section,
     Walk,
+    load_yaml,
+    read_secret,
+)
+from schoolnet_core.config.parsers import (
     boolean,
     broker_url,
     env_name,
     file_path,
     integer,
-    load_yaml,
     number,
-    read_secret,
     shown_url,
 )
 

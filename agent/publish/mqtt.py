@@ -41,33 +41,12 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agent import __version__, contract
+from agent import __version__
 from agent.publish.spool import Spool, SpooledMessage, SpoolStats
+from schoolnet_core import contract
+from schoolnet_core.mqtt import connect_failure_text, paho_logger, refusal_hint
 
 log = logging.getLogger(__name__)
-
-
-class _ReconnectNoise(logging.Filter):
-    """paho 2.x logs "Client is not connected" at ERROR after every failed reconnect
-    attempt; we already say why the connection failed, once per reason, so: DEBUG."""
-
-    def __init__(self, logger: logging.Logger):
-        super().__init__()
-        self._logger = logger
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if str(record.msg).startswith("Client is not connected"):
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-            return self._logger.isEnabledFor(logging.DEBUG)
-        return True
-
-
-def paho_logger(name: str) -> logging.Logger:
-    """The logger to hand paho's enable_logger(): its reconnect noise turned down to DEBUG."""
-    logger = logging.getLogger(name)
-    if not any(isinstance(f, _ReconnectNoise) for f in logger.filters):
-        logger.addFilter(_ReconnectNoise(logger))
-    return logger
 
 
 PAHO_LOG = paho_logger("agent.publish.paho")
@@ -151,32 +130,6 @@ def window_size(receive_maximum: int, max_in_flight: int = MAX_IN_FLIGHT) -> int
 def status_payload(county: str, school: str, online: bool, agent_version: str, ts_ms: int) -> bytes:
     body = {"online": online, "agent_version": agent_version}
     return contract.encode(contract.STATUS, county, school, ts_ms, body)
-
-
-def refusal_hint(code: int) -> str:
-    """What a county engineer should look at when the broker refuses with this reason code."""
-    if code in (0x86, 0x87, 0x8C):  # bad user name or password, not authorized, bad auth method
-        return "check broker.username / password_file in agent.yaml and the broker's ACL for this school"
-    if code == 0x90:
-        return "the topic name is invalid for this broker"
-    if code in (0x95, 0x97):
-        return "the message is too large for the broker or over its quota"
-    return "see the broker's log"
-
-
-def connect_failure_text(host: str, port: int, error: BaseException | None) -> str:
-    """One line on why a connection attempt failed, naming the agent.yaml key to check."""
-    where = f"{host}:{port}"
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return (f"TLS certificate of {where} not trusted ({getattr(error, 'verify_message', error)}); "
-                "check broker.ca_file and that broker.url names the host in the certificate")
-    if isinstance(error, ssl.SSLError):
-        return f"TLS handshake with {where} failed ({error.reason}); is it an mqtts:// port?"
-    if isinstance(error, ConnectionRefusedError):
-        return f"{where} refused the connection; is the broker running, is the port right?"
-    if isinstance(error, OSError) and error.strerror:
-        return f"cannot reach {where}: {error.strerror}"
-    return f"cannot reach {where}: {error!r}"
 
 
 @dataclass(frozen=True)

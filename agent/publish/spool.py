@@ -71,7 +71,7 @@ class SpoolStats:
 
 
 def health_fields(stats: SpoolStats) -> dict[str, float]:
-    """The spool's share of the health message, named as in agent/contract.py."""
+    """The spool's share of the health message, named as in schoolnet_core/contract.py."""
     return {
         "spool_depth": stats.depth,
         "spool_oldest_age_s": stats.oldest_age_s,

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 try:
-    from agent import contract
+    from schoolnet_core import contract
 except ImportError:  # run with a plain python3 from a clone of the repository
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from agent import contract
+    from schoolnet_core import contract
 
 HERE = Path(__file__).resolve().parent
 ACL_TEMPLATE = HERE / "mosquitto" / "acl"

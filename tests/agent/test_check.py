@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-from agent import contract
 from agent.check import (
     FAIL,
     INFO,
@@ -28,6 +27,7 @@ from agent.cli import main
 from agent.probes.quality import path_quality
 from agent.probes.sync_classroom import PlatformResult, SyncResult
 from agent.wiring import Bandwidth
+from schoolnet_core import contract
 from tests.agent.daemon.school import (
     COMMAND_KEY,
     COMMAND_KEY_ENV,

@@ -9,21 +9,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.config import (
-    DEFAULT_TARGETS,
-    EXAMPLE_CONFIG,
-    WEEKDAYS,
-    Check,
+from agent.config import DEFAULT_TARGETS, EXAMPLE_CONFIG, Timetable, load_config
+from schoolnet_core.config import (
     ConfigError,
     ConfigProblem,
-    DateRange,
     Secret,
     SecretRef,
-    TimeRange,
-    Timetable,
-    load_config,
     read_secret,
 )
+from schoolnet_core.config.parsers import WEEKDAYS, Check, DateRange, TimeRange
 
 BASE = {
     "school": "school:\n  id: hx-test-xx\n  name: 测试中学\n  county: hx\n  rural: true\n",

@@ -30,11 +30,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent import contract
-from agent.config import AgentConfig, load_config, read_secret
+from agent.config import AgentConfig, load_config
 from agent.daemon import Agent, CommandInbox
 from agent.publish import Publisher, Spool, broker_settings
 from agent.wiring import probe_setup
+from schoolnet_core import contract
+from schoolnet_core.config import read_secret
 from tests.collector.running import InProcessCollector, write_config
 from tests.harness.servers import wait_until
 from tests.peers.tcp import Listener, closed_port

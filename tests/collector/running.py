@@ -20,10 +20,10 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from agent import contract
 from collector.config import load_config
 from collector.metrics import Metrics, MetricsServer
 from collector.service import Collector
+from schoolnet_core import contract
 from tests.contract.examples import contract_examples
 from tests.harness.servers import free_port, wait_until
 

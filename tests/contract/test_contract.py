@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from agent import contract
+from schoolnet_core import contract
 from tests.contract.examples import contract_examples, example_bytes
+from tests.contract.influx_points import to_points
 
 NOW = 1795570200000
 COUNTY, SCHOOL = "hx", "hx-dazhuang-zx"
@@ -167,7 +168,7 @@ def test_optional_fields_may_be_null_or_absent():
 
 def _lines(kind: str, payload: bytes = b"", received_ms=None) -> list:
     message = contract.validate(topic(kind), payload or example_bytes(kind), NOW)
-    return [point.to_line_protocol() for point in contract.to_points(message, received_ms)]
+    return [point.to_line_protocol() for point in to_points(message, received_ms)]
 
 
 def test_speedtest_point():

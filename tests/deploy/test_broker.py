@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from agent import contract
 from agent.publish.mqtt import MAX_IN_FLIGHT
+from schoolnet_core import contract
 from tests.deploy.county import (
     DEPLOY_CONF,
     SCHOOLS,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from agent import contract
+from schoolnet_core import contract
 from tests.deploy.county import CREDENTIALS, County
 from tests.harness.requirements import require_binary
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent import contract
 from collector.config import load_config
 from collector.store import Store
+from schoolnet_core import contract
 from tests.harness.servers import LOOPBACK
 
 REPO = Path(__file__).resolve().parents[2]

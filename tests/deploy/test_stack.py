@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from agent import contract
+from schoolnet_core import contract
 from tests.collector.running import InProcessCollector
 from tests.deploy.county import CENTRAL, DeployedMosquitto, Peer, make_county, render
 from tests.harness.requirements import require_binary

@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from agent import contract
+from schoolnet_core import contract
+from tests.contract.influx_points import to_points
 
 HISTORY_MIN = 120
 """Minutes of history written before the live phase: enough for every 1 h window."""
@@ -281,7 +282,7 @@ Deliver = Callable[[Sequence[Delivery]], None]
 
 
 def direct_to_store(store_url: str, batch_points: int = 5000) -> Deliver:
-    """Validates each message and writes its points as the collector does (contract.to_points,
+    """Validates each message and writes its points as the collector does (to_points,
     influxdb-client SYNCHRONOUS, bucket "schoolnet"); a refused message fails the test."""
     from influxdb_client import InfluxDBClient
     from influxdb_client.client.write_api import SYNCHRONOUS
@@ -291,7 +292,7 @@ def direct_to_store(store_url: str, batch_points: int = 5000) -> Deliver:
         for delivery in deliveries:
             message = contract.validate(delivery.topic, delivery.payload, delivery.received_ms)
             assert isinstance(message, contract.Message), f"the contract refuses a scenario message: {message}"
-            points.extend(contract.to_points(message, received_ms=delivery.received_ms))
+            points.extend(to_points(message, received_ms=delivery.received_ms))
         with InfluxDBClient(url=store_url, token="unused", org="schoolnet") as client:
             write_api = client.write_api(write_options=SYNCHRONOUS)
             for start in range(0, len(points), batch_points):

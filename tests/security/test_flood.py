@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from agent import contract
+from schoolnet_core import contract
 from tests.collector.running import (
     COUNTY,
     InProcessCollector,

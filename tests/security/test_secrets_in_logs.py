@@ -16,8 +16,8 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 
-from agent import contract
 from agent.publish import BrokerSettings, Publisher, Spool
+from schoolnet_core import contract
 from tests.collector.running import InProcessCollector, healthz, scrape, write_config
 from tests.contract.examples import contract_examples
 from tests.harness.servers import wait_until

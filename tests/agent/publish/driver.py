@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from agent import contract
 from agent.publish import BrokerSettings, Publisher, Spool
+from schoolnet_core import contract
 from tests.agent.publish.broker import AGENT_PASSWORD, AGENT_USER, COUNTY
 
 FIRST_TS_MS = 1_795_570_200_000  # message n is measured at FIRST_TS_MS + n

@@ -7,7 +7,6 @@ import ssl
 
 import pytest
 
-from agent import contract
 from agent.config import load_config
 from agent.publish import BrokerSettings, Publisher, Spool, broker_settings
 from agent.publish.mqtt import (
@@ -18,6 +17,7 @@ from agent.publish.mqtt import (
     tls_context,
     window_size,
 )
+from schoolnet_core import contract
 
 TS = 1_795_570_200_000
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from agent import contract
 from agent.probes.speed_test import SpeedTestResult, speedtest_body
+from schoolnet_core import contract
 from tests.agent.speed.processes import wait_for_line
 from tests.harness.netns import Link
 from tests.harness.requirements import require_binary, require_netns

@@ -507,56 +507,10 @@ def encode(kind: str, county: str, school: str, ts_ms: int, body: dict[str, Any]
     return payload
 
 
-# --- mapping to points (collector side) -------------------------------------------------
-
-
-def to_points(message: Message, received_ms: int | None = None) -> list:
-    """influxdb-client Points for a validated message (the library does the escaping).
-
-    Status messages are stamped with `received_ms`: a retained birth or last will says
-    what is true now, not when the agent's session began."""
-    from influxdb_client import Point, WritePrecision
-
-    ts = message.ts_ms
-    if message.kind == STATUS and received_ms is not None:
-        ts = received_ms
-    base_tags = {"county": message.county, "school": message.school}
-    measurement = "schoolnet_agent" if message.kind == STATUS else f"schoolnet_{message.kind}"
-    return list(
-        _object_points(Point, WritePrecision.MS, measurement, KINDS[message.kind], message.body, base_tags, ts)
-    )
-
-
-def _object_points(point_cls, precision, measurement, spec, values, parent_tags, ts):
-    tags = dict(parent_tags)
-    fields = {}
-    for key, field_type in spec.items():
-        value = values.get(key)
-        if value is None or isinstance(field_type, Items):
-            continue
-        if field_type.tag:
-            tags[key] = ("true" if value else "false") if isinstance(field_type, Flag) else value
-        else:
-            fields[key] = float(value) if isinstance(field_type, Num) and not field_type.integer else value
-    if fields:
-        point = point_cls(measurement)
-        for key in sorted(tags):
-            point.tag(key, tags[key])
-        for key in sorted(fields):
-            point.field(key, fields[key])
-        yield point.time(ts, precision)
-    for key, field_type in spec.items():
-        if isinstance(field_type, Items):
-            for item in values.get(key) or ():
-                yield from _object_points(
-                    point_cls, precision, f"{measurement}_{field_type.item}", field_type.spec, item, tags, ts
-                )
-
-
 # --- line protocol straight from a message (collector side, the fast path) ----------------
 #
-# to_points builds an influxdb-client Point per line and escapes every name of every line
-# again; at county scale that was half the collector's CPU. A kind's measurement, tag and
+# The reference, to_points (tests/contract/influx_points.py), builds an influxdb-client
+# Point per line and escapes every name of every line again; at county scale that was half the collector's CPU. A kind's measurement, tag and
 # field names are constants of its spec, so they are escaped once here, and only values are
 # formatted per message. The result is byte for byte what to_points' Points would write
 # (tests/contract/test_lines.py holds the two together).
