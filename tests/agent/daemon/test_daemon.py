@@ -24,11 +24,11 @@ import paho.mqtt.publish as mqtt_publish
 import pytest
 from paho.mqtt.client import MQTTv5
 
-from agent import __version__
+from agent import __version__, daemon
 from agent.config import load_config
 from agent.daemon import run_agent
 from agent.wiring import session_window
-from schoolnet_core import contract, daemon
+from schoolnet_core import contract
 from schoolnet_core.config import read_secret
 from tests.agent.daemon.school import (
     COMMAND_KEY,
