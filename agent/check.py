@@ -52,10 +52,12 @@ from agent.wiring import (
     sync_report,
     sync_thresholds,
 )
+from schoolnet_core.kinds import MeasurementKind
 
 T = TypeVar("T")
 
 PASS, FAIL, INFO, NOT_TESTED = "pass", "fail", "info", "not_tested"
+_VERDICTS = {"pass": PASS, "fail": FAIL, "info": INFO}
 VERDICT_TEXT = {
     PASS: "达标 (pass)",
     FAIL: "未达标 (fail)",
@@ -90,6 +92,8 @@ class Measurements:
     speed_test_skipped: str | None = None
     icmp_problem: str | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    kinds: dict[str, dict] = field(default_factory=dict)
+    """The body of one round of each kind named under `kinds:`, by kind name."""
 
 
 def main(config: AgentConfig, secrets: Secrets, as_json: bool = False, speed_test: bool = True) -> int:
@@ -123,7 +127,13 @@ async def measure(config: AgentConfig, setup: ProbeSetup, speed_test: bool, prog
     if skipped is None:
         speed = await _attempt("speed_test", progress.during("测速中 (speed test running)",
                                                                speed_test_round(setup.speed_test)), errors)
-    return Measurements(now, broadband, classrooms, sync, window, health, speed, skipped, problem, errors)
+    kinds = {}
+    for kind, settings in config.kinds:
+        progress.step(kind.title)
+        body = await _attempt(kind.name, kind.measure(settings), errors)
+        if body is not None:
+            kinds[kind.name] = body
+    return Measurements(now, broadband, classrooms, sync, window, health, speed, skipped, problem, errors, kinds)
 
 
 def _speed_test_skipped(setup: ProbeSetup, wanted: bool) -> str | None:
@@ -220,6 +230,7 @@ def judge(config: AgentConfig, m: Measurements) -> CheckReport:
         sync_row(m.sync, config.school.rural, config.sync_classroom is not None, m.errors.get("sync"),
                  checked_bandwidth(config, m)),
     )
+    targets += tuple(kind_row(kind, settings, m) for kind, settings in config.kinds if kind.check)
     details = (
         *icmp_rows(m.icmp_problem),
         *(target_row(result) for result in (m.broadband.targets if m.broadband else ())),
@@ -230,6 +241,14 @@ def judge(config: AgentConfig, m: Measurements) -> CheckReport:
     )
     local_time = m.checked_at.astimezone(ZoneInfo(config.timetable.timezone))
     return CheckReport(config.school.id, config.school.county, local_time, targets, details)
+
+
+def kind_row(kind: MeasurementKind, settings: object, m: Measurements) -> Row:
+    """A kind named under `kinds:` judges its own round (schoolnet_core.kinds.CheckLine)."""
+    if kind.name not in m.kinds:
+        return _failed_probe(kind.name, kind.title, m.errors.get(kind.name, "no result"))
+    line = kind.check(m.kinds[kind.name], settings)
+    return Row(kind.name, kind.title, line.value, _VERDICTS[line.verdict], line.why)
 
 
 def _failed_probe(key: str, item: str, error: str) -> Row:
@@ -539,4 +558,4 @@ def measurement_bodies(config: AgentConfig, m: Measurements) -> dict[str, Any]:
         bodies["health"] = {key: value for key, value in vars(m.health).items() if not key.startswith("spool_")}
     if m.speed_test is not None:
         bodies["speedtest"] = speedtest_body(m.speed_test, "on_demand", config.speed_test.target_mbps)
-    return bodies
+    return {**bodies, **m.kinds}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -45,6 +46,8 @@ from schoolnet_core.config.walker import (
     load_yaml,
 )
 from schoolnet_core.contract import DEVICE_KINDS
+from schoolnet_core.kinds import MeasurementKind
+from schoolnet_core.kinds import load as load_kind
 
 SPEED_TEST_BACKENDS = ("iperf3", "speedtest", "http")
 PROBE_METHODS = ("udp_echo", "icmp")
@@ -264,6 +267,8 @@ class AgentConfig:
     sync_classroom: SyncClassroom | None
     health: Health
     commands: Commands = Commands(None, DEFAULT_COMMAND_GAP_S)
+    kinds: tuple[tuple[MeasurementKind, Any], ...] = ()
+    """The extra measurement kinds named under `kinds:`, each with its section's settings."""
 
     def secret_refs(self) -> tuple[SecretRef, ...]:
         """Every secret the agent will need, so a check can read them all up front."""
@@ -326,7 +331,8 @@ _SECTIONS = ("school", "broker", "spool", "timetable", "broadband", "speed_test"
 
 
 def _read_config(walk: Walk, root: yaml.Node) -> AgentConfig:
-    top = walk.mapping(root, "", _SECTIONS)
+    extra = _extra_kinds(walk, root)
+    top = walk.mapping(root, "", (*_SECTIONS, "kinds", *(kind.name for kind in extra)))
     school = top.section("school", _read_school, required=True)
     timetable = top.section("timetable", _read_timetable, required=True)
     classrooms = top.entries("classrooms", _read_classroom, unique="id")
@@ -346,7 +352,40 @@ def _read_config(walk: Walk, root: yaml.Node) -> AgentConfig:
                                    partial(_read_sync_classroom, classrooms=known_rooms)),
         health=top.section("health", _read_health),
         commands=top.section("commands", _read_commands),
+        kinds=tuple((kind, settings) for kind in extra
+                    if (settings := top.section(kind.name, kind.read_settings)) is not None),
     )
+
+
+def _extra_kinds(walk: Walk, root: yaml.Node) -> tuple[MeasurementKind, ...]:
+    """The kinds named under `kinds:`, imported before the other sections are read, since
+    each adds a section of its own."""
+    node = _top_level(root, "kinds")
+    if node is None:
+        return ()
+    if not isinstance(node, yaml.SequenceNode):
+        walk.problem(walk.line(node), "kinds", "must be a list of Python module names, "
+                                               "e.g. [schoolnet_kinds.room_temperature]")
+        return ()
+    found: dict[str, MeasurementKind] = {}
+    for index, item in enumerate(node.value):
+        module = walk.scalar(item, f"kinds[{index}]", parsers.module_name)
+        try:
+            found.update((kind.name, kind) for kind in (load_kind(module) if module else ()))
+        except ValueError as error:
+            walk.problem(item.start_mark.line + 1, f"kinds[{index}]", str(error))
+    taken = [name for name in found if name in _SECTIONS]
+    for name in taken:
+        walk.problem(walk.line(node), "kinds", f"kind {name!r} clashes with the agent's own section")
+    return tuple(kind for name, kind in found.items() if name not in taken)
+
+
+def _top_level(root: yaml.Node, key: str) -> yaml.Node | None:
+    if isinstance(root, yaml.MappingNode):
+        for key_node, value in root.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                return value
+    return None
 
 
 def _read_school(walk: Walk, node: yaml.Node | None, path: str) -> School:

@@ -28,6 +28,7 @@ import sys
 import time
 from collections.abc import Awaitable, Iterator
 from datetime import datetime, timezone
+from functools import partial
 from typing import Callable
 
 from agent import __version__
@@ -56,6 +57,7 @@ from agent.wiring import (
     sync_report,
 )
 from schoolnet_core.config import ConfigError, ConfigProblem
+from schoolnet_core.kinds import MeasurementKind
 
 log = logging.getLogger("agent.daemon")
 
@@ -212,6 +214,8 @@ class Agent:
         if self._setup.sync is not None:
             yield every(SYNC_EVERY_S, "sync", self.sync, first_after_s=config.sweep.timeout_s + SYNC_DELAY_S)
         yield every(config.health.interval_s, "health", self.health)
+        for kind, settings in config.kinds:
+            yield every(kind.interval_s(settings), kind.name, partial(self.extra_kind, kind, settings))
         if self._setup.speed_test is None:
             log.warning("未配置测速服务器，不测速 / speed_test.server is not set: no speed tests")
         elif self._setup.speed_plan is not None:
@@ -244,6 +248,11 @@ class Agent:
         ts_ms = _ms(_utc_now())
         result = await health_round(self._config.spool.path, self._publisher.stats().spool)
         await self._publish("health", health_body(result), ts_ms)
+
+    async def extra_kind(self, kind: MeasurementKind, settings: object) -> None:
+        """One round of a kind named under `kinds:` (schoolnet_core.kinds)."""
+        ts_ms = _ms(_utc_now())
+        await self._publish(kind.name, await kind.measure(settings), ts_ms)
 
     async def speed_test(self, trigger: str) -> None:
         ts_ms = _ms(_utc_now())

@@ -37,9 +37,11 @@ from schoolnet_core.config.parsers import (
     env_name,
     file_path,
     integer,
+    module_name,
     number,
     shown_url,
 )
+from schoolnet_core.kinds import load as load_kind
 
 EXAMPLE_CONFIG = Path(__file__).with_name("example-config.yaml")
 DEFAULT_STORE_URL = "http://127.0.0.1:8428"
@@ -110,6 +112,8 @@ class CollectorConfig:
     deadletter: DeadLetter
     presence: Presence
     http: Http
+    kinds: tuple[str, ...] = ()
+    """Extra measurement kinds (schoolnet_core.kinds), loaded when the config is read."""
 
     def secret_refs(self) -> tuple[SecretRef, ...]:
         """Every secret the collector needs, so `check` can read them all up front."""
@@ -121,7 +125,7 @@ def load_config(path: str | os.PathLike) -> CollectorConfig:
     return load_yaml(path, _read_config, example=EXAMPLE_CONFIG)
 
 
-_SECTIONS = ("broker", "store", "batch", "deadletter", "presence", "http")
+_SECTIONS = ("broker", "store", "batch", "deadletter", "presence", "http", "kinds")
 
 
 def _read_config(walk: Walk, root: yaml.Node) -> CollectorConfig:
@@ -134,7 +138,20 @@ def _read_config(walk: Walk, root: yaml.Node) -> CollectorConfig:
         deadletter=top.section("deadletter", _read_deadletter),
         presence=top.section("presence", _read_presence),
         http=top.section("http", _read_http),
+        kinds=_load_kinds(top),
     )
+
+
+def _load_kinds(top: Section) -> tuple[str, ...]:
+    """Imports the kind modules named under `kinds:`: each registers its contract kind,
+    which is all the collector needs to validate and store it."""
+    modules = tuple(module for module in top.values("kinds", module_name) if module)
+    for module in modules:
+        try:
+            load_kind(module)
+        except ValueError as error:
+            top.problem("kinds", str(error))
+    return modules
 
 
 _BROKER_KEYS = (

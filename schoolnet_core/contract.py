@@ -262,6 +262,8 @@ KINDS: dict[str, dict[str, FieldType]] = {
     },
 }
 """Per kind, the fields after the envelope (schema, kind, county, school, ts)."""
+BUILT_IN_KINDS = frozenset(KINDS)
+"""The kinds defined here; more are added by register_kind (schoolnet_core.kinds)."""
 
 ENVELOPE = ("schema", "kind", "county", "school", "ts")
 
@@ -602,6 +604,29 @@ def _measurement_of(kind: str) -> str:
 
 
 _LAYOUTS = {kind: _layout(_measurement_of(kind), spec, ("county", "school")) for kind, spec in KINDS.items()}
+
+
+def register_kind(kind: str, spec: dict[str, FieldType]) -> None:
+    """Adds a measurement kind defined outside this module (schoolnet_core.kinds does
+    this for a kind's folder). Both sides register it before they build or validate its
+    messages; a name already taken is refused rather than silently redefined."""
+    problem = id_problem(kind)
+    if problem or kind in (COMMAND, "_deadletter"):
+        raise ValueError(f"kind name: {problem or f'{kind!r} is reserved'}")
+    if kind in KINDS:
+        if KINDS[kind] is spec:
+            return
+        raise ValueError(f"kind {kind!r} is already defined; choose another name")
+    KINDS[kind] = spec
+    _LAYOUTS[kind] = _layout(_measurement_of(kind), spec, ("county", "school"))
+
+
+def unregister_kind(kind: str) -> None:
+    """Takes a registered kind away again (a test's, when it ends); built-in kinds stay."""
+    if kind in BUILT_IN_KINDS:
+        raise ValueError(f"{kind!r} is a built-in kind")
+    KINDS.pop(kind, None)
+    _LAYOUTS.pop(kind, None)
 
 
 def to_lines(message: Message, received_ms: int | None = None) -> list[str]:

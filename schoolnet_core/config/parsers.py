@@ -191,6 +191,17 @@ def is_ip(text: str) -> bool:
     return True
 
 
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def module_name(node: yaml.ScalarNode) -> str:
+    """A dotted Python module name, as a kind's module is named under `kinds:`."""
+    text = node.value.strip()
+    if not _MODULE_NAME.fullmatch(text):
+        raise Invalid(f"{text!r} is not a Python module name, e.g. schoolnet_kinds.room_temperature")
+    return text
+
+
 def env_name(node: yaml.ScalarNode) -> str:
     text = node.value.strip()
     if not _ENV_NAME.fullmatch(text):
