@@ -96,8 +96,10 @@ def _table(sheet: Sheet) -> str:
             f"<table><thead><tr>{head}</tr></thead><tbody>\n{rows}\n</tbody></table></section>")
 
 
-def _bars(rows: list[tuple[str, float | None, float | None, str]], scale: float, unit: str) -> str:
-    """Horizontal bars: (label, value, marker, colour); the marker is a target line."""
+def _bars(rows: list[tuple[str, float | None, float | None, str]], scale: float, unit: str,
+          low: float = 0.0) -> str:
+    """Horizontal bars from `low` to `scale`: (label, value, marker, colour); the marker is a
+    target line. A low end above 0 makes 99 % and 100 % look different, as they are."""
     label_w, bar_w, step = 230, 560, 18
     height = step * len(rows) + 20
     width = label_w + bar_w + 90
@@ -108,11 +110,11 @@ def _bars(rows: list[tuple[str, float | None, float | None, str]], scale: float,
         if value is None:
             out.append(f'<text x="{label_w + 4}" y="{y + 11}" fill="#b00">无数据 no data</text>')
         else:
-            width = max(1.0, bar_w * min(value, scale) / scale)
+            width = max(1.0, bar_w * (min(value, scale) - low) / (scale - low))
             out.append(f'<rect x="{label_w}" y="{y + 2}" width="{width:.1f}" height="12" fill="{colour}"/>')
             out.append(f'<text x="{label_w + width + 4}" y="{y + 11}">{value:.1f}{unit}</text>')
         if marker is not None:
-            x = label_w + bar_w * min(marker, scale) / scale
+            x = label_w + bar_w * (min(max(marker, low), scale) - low) / (scale - low)
             out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y}" y2="{y + 16}" stroke="#222" stroke-width="2"/>')
     out.append("</svg>")
     return "".join(out)
@@ -120,8 +122,11 @@ def _bars(rows: list[tuple[str, float | None, float | None, str]], scale: float,
 
 def _availability_chart(rows: tuple[SchoolFigures, ...], target: float) -> str:
     bars = [(row.name, row.availability_pct, target, "#4a9d5b" if row.broadband_ok else "#d9534f") for row in rows]
-    legend = f'<div class="legend">竖线为目标 {target:g}% · the line is the target; 红色 red = 未达标 not compliant</div>'
-    return _bars(bars, 100.0, "%") + legend
+    values = [row.availability_pct for row in rows if row.availability_pct is not None]
+    low = min(90.0, (min(values + [target]) // 10) * 10)
+    legend = (f'<div class="legend">横轴 {low:g}%–100% · axis {low:g}–100 %; 竖线为目标 {target:g}% · the line is '
+              "the target; 红色 red = 未达标 not compliant</div>")
+    return _bars(bars, 100.0, "%", low) + legend
 
 
 def _egress_chart(rows: tuple[SchoolFigures, ...]) -> str:
