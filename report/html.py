@@ -31,7 +31,8 @@ thead { display: table-header-group; } tr { page-break-inside: avoid; }
 section.sheet { page-break-before: auto; }
 svg text { font-family: inherit; font-size: 10px; }
 .legend { font-size: 8.5pt; color: #555; }
-@media print { body { margin: 0; } h2 { page-break-after: avoid; } }
+@media print { body { margin: 0; } h2 { page-break-after: avoid; }
+  table.wide { zoom: 0.72; } th { overflow-wrap: anywhere; } }
 """
 
 
@@ -92,8 +93,9 @@ def _table(sheet: Sheet) -> str:
             cells.append(f"<td{attribute}>{escape(text(value, column))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     rows = "\n".join(body) or f'<tr><td colspan="{len(sheet.columns)}">无 none</td></tr>'
+    wide = ' class="wide"' if len(sheet.columns) > 20 else ""
     return (f'<section class="sheet" data-sheet="{escape(sheet.name)}"><h2>{escape(sheet.title)}</h2>'
-            f"<table><thead><tr>{head}</tr></thead><tbody>\n{rows}\n</tbody></table></section>")
+            f"<table{wide}><thead><tr>{head}</tr></thead><tbody>\n{rows}\n</tbody></table></section>")
 
 
 def _bars(rows: list[tuple[str, float | None, float | None, str]], scale: float, unit: str,
