@@ -1,4 +1,4 @@
-"""One VictoriaMetrics per test module, holding the 31 days of tests/report/history.py,
+"""One VictoriaMetrics for the tests of reports, holding the 31 days of tests/report/history.py,
 written in one request of line protocol; and the month's report made from it once."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tests.harness.requirements import require_binary
 from tests.report import history
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def history_store(tmp_path_factory):
     """VictoriaMetrics as deployed (dedup per millisecond) with October 2026 in it; the
     retention is long because the month is in the past of whoever runs the test."""
@@ -30,7 +30,7 @@ def history_store(tmp_path_factory):
         vm.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def october(history_store):
     """The report for both counties and October 2026, read from the store once."""
     store = Store(history_store.url)
