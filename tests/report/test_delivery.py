@@ -161,3 +161,11 @@ def test_a_roster_mistake_names_file_line_and_key(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2
     assert f"{tmp_path / 'roster.yaml'}:14: schools[0].type:" in err and "初中" in err
+
+
+def test_the_example_roster_reads():
+    from report import roster_file
+
+    roster = roster_file.load(REPO / "report/example-roster.yaml")
+    assert [school.name for school in roster.schools] == ["大庄中学"]
+    assert roster.settings.term("2026-2027学年第一学期").days.last.isoformat() == "2027-01-22"
