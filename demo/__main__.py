@@ -170,13 +170,17 @@ def _start_agents(children: pipe.Children, world: EmulatedWorld, central: pipe.C
     return clock
 
 
+REPORTS_DIR = Path("schoolnet-demo-reports")
+
+
 def _write_bureau_reports(central: pipe.CentralPipe, clock, workdir: Path) -> None:
-    """The document a bureau files, for the demo's day (schoolnet-report, README "Reports")."""
+    """The document a bureau files, for the demo's day (schoolnet-report, README "Reports").
+    Written beside the user, not in the work dir, which is removed when the demo stops."""
     from demo.bureau_report import write_reports
 
     say("\n== 教育局报告 bureau report (schoolnet-report, 演示当天 the demo's day) ==")
     try:
-        for path in write_reports(central.store.url, clock.zone, clock.local_now, workdir / "reports"):
+        for path in write_reports(central.store.url, clock.zone, clock.local_now, REPORTS_DIR.resolve()):
             say(f"  {path}")
     except (RuntimeError, OSError) as error:
         say(f"  报告未生成 / report not written: {error}")
