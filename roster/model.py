@@ -8,7 +8,7 @@ its own override, else its type's target, else the county-wide default.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from schoolnet_core.config.parsers import WEEKDAYS, Check, DateRange, TimeRange
 
@@ -102,9 +102,28 @@ class Maintenance:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """What the period reports judge a school by. These are the county's (or province's)
+    choices, so they are settings with defaults, never constants in the report code;
+    the intervals are the agent's cadence, from which "expected measurements" follow."""
+
+    availability_target_pct: float = 99.0  # broadband availability in school hours
+    completeness_min_pct: float = 90.0  # below it a school's figures are not evidence
+    class_working_pct: float = 90.0  # a class ready this share of school hours is working
+    sync_ready_target_pct: float = 90.0  # sessions ready for their whole length
+    broadband_interval_s: int = 30
+    classroom_interval_s: int = 60
+    sync_interval_s: int = 60
+
+
+DEFAULT_SCHOOL_HOURS = TimeRange(time(8, 0), time(17, 0))
+
+
+@dataclass(frozen=True)
 class Settings:
     default_target_mbps: float = DEFAULT_EGRESS_TARGET_MBPS
     target_by_type: dict[str, float] = field(default_factory=dict)
+    report: ReportSettings = field(default_factory=ReportSettings)  # what reports judge by
     school_days: tuple[str, ...] = WEEKDAYS[:5]
     school_hours: TimeRange | None = None  # None: each school's own timetable decides
     terms: tuple[Term, ...] = ()
