@@ -36,12 +36,14 @@ def flags(service: dict) -> dict[str, str]:
     return dict(flag.split("=", 1) for flag in service["command"])
 
 
-def test_the_two_collectors_differ_only_in_their_client_id():
+def test_the_two_collectors_differ_only_in_their_account_which_is_their_client_id():
     first, second = (load_config(path) for path in COLLECTORS)  # both valid
     assert (first.broker.client_id, second.broker.client_id) == ("schoolnet-collector-1", "schoolnet-collector-2")
+    assert (first.broker.username, second.broker.username) == ("schoolnet-collector-1", "schoolnet-collector-2")
     texts = [yaml.safe_load(path.read_text()) for path in COLLECTORS]
     for text in texts:
         text["broker"].pop("client_id")
+        text["broker"].pop("username")
     assert texts[0] == texts[1]
     assert first.broker.group == "schoolnet-collectors"
     assert first.broker.session_expiry_s > 0  # each keeps its own session while restarting
