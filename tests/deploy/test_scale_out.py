@@ -129,11 +129,16 @@ def test_emqx_keeps_the_collectors_subscription_and_refuses_what_is_not_allowed(
     settings = (SCALE_OUT / "emqx/base.hocon").read_text()
     for line in ("no_match = deny", "deny_action = ignore", "shared_subscription = true",
                  "max_mqueue_len = 1000000", "max_inflight = 100", 'bind = "0.0.0.0:8883"',
-                 'bind = "127.0.0.1:1883"', "type = built_in_database"):
+                 'bind = "127.0.0.1:1883"', "type = built_in_database", "use_username_as_clientid = true"):
         assert line in settings, line
+    # The school rules (built-in database) are checked before the file's generic ones.
+    assert settings.index("type = built_in_database") < settings.index("type = file")
     acl = (SCALE_OUT / "emqx/acl.conf").read_text()
     group = load_config(COLLECTORS[0]).broker.group
     assert f'"$share/{group}/{contract.SUBSCRIPTION}"' in acl
     rules = [line for line in acl.splitlines() if line.startswith("{")]
     assert rules[-1] == "{deny, all}."
+    assert '{deny, all, subscribe, ["$share/#", {eq, "#"}, {eq, "+/#"}, "$SYS/#"]}.' in rules
+    for collector in COLLECTORS:  # each its own account, both allowed by the collectors' rule
+        assert re.fullmatch("^schoolnet-collector-[0-9]+$", load_config(collector).broker.username)
     assert all(re.fullmatch(r"\{(allow|deny), .*\}\.", rule) for rule in rules), rules
