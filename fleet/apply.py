@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from fleet import alerts
 from fleet.broker import BrokerAccount, broker_files
-from fleet.plan import Desired, Plan, digest
+from fleet.plan import Desired, Plan, agent_version, county_record, digest
 from fleet.retire import RetiredSchool
 from fleet.state import (
     PUBLIC_MODE,
@@ -138,9 +138,9 @@ def _retire(plan: Plan, manifest: dict, state: State, applied: Applied) -> list[
 
 def _record(desired: Desired, manifest: dict, state: State, applied: Applied) -> None:
     manifest["roster"] = desired.roster_name
+    manifest["agent_version"] = agent_version()
     manifest["schools"] = {key: plan.record for key, plan in desired.schools.items()}
-    from fleet.plan import _county_record
-    manifest["counties"] = {county.id: _county_record(county) for county in desired.roster.counties}
+    manifest["counties"] = {county.id: county_record(county) for county in desired.roster.counties}
     manifest["alertmanager_sha256"] = digest(desired.alertmanager)
     manifest["series_sha256"] = digest(desired.series)
     for key in desired.schools:  # a school back in the roster is no longer retired

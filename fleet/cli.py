@@ -20,7 +20,7 @@ from pathlib import Path
 
 from fleet import output
 from fleet.apply import apply
-from fleet.plan import agent_refusals, desired_state, make_plan
+from fleet.plan import agent_refusals, checked_digests, desired_state, make_plan
 from fleet.state import State
 from roster.load import load_roster
 from roster.problems import RosterError
@@ -93,11 +93,11 @@ def _prepare(args):
     roster, notes = load_roster(args.roster)
     output.problems(notes)
     desired = desired_state(roster, args.roster.name)
-    refusals = agent_refusals(desired)
+    state = State(args.state)
+    refusals = agent_refusals(desired, checked_digests(state))
     if refusals:
         output.refusals(refusals)
         return None
-    state = State(args.state)
     plan = make_plan(desired, state, frozenset(args.rotate))
     return desired, state, plan, time.monotonic() - started
 
