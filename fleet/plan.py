@@ -27,7 +27,7 @@ from schoolnet_core.config.problems import ConfigError
 FIELDS = {"name": "名称 name", "type": "类型 type", "rural": "城乡 rural", "enrolment": "在校生数 enrolment",
           "contracted_mbps": "签约带宽 contracted", "target_mbps": "出口带宽目标 target", "user": "账号 broker user",
           "speed_test_server": "测速服务器 speed-test server", "timezone": "时区 timezone"}  # fmt: skip
-PARALLEL_FROM = 400  # below this many configs a process pool costs more than it saves
+PARALLEL_FROM = 150  # below this many configs a process pool costs more than it saves
 
 
 def digest(text: str | bytes) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from roster.columns import SHEETS
@@ -79,9 +80,8 @@ def _merged_ranges(sheet: Worksheet, header_row: int, table: Table) -> dict[str,
         column = table.spec.column(key).header if key else "(merged)"
         table.problem(merged.coord, column, f"cells {merged.coord} are merged",
                       "unmerge them (Home → Merge & Center off) and type the value in every row")
-        for row in merged.rows:
-            for cell in row:
-                inside[cell.coordinate] = merged.coord
+        for row, column_number in merged.cells:
+            inside[f"{get_column_letter(column_number)}{row}"] = merged.coord
     return inside
 
 
