@@ -121,8 +121,13 @@ def _apply(args) -> int:
     applied = apply(desired, plan, state, frozenset(args.rotate))
     output.mark_cleared(state, cleared)
     if args.bundles:
-        from fleet.bundle import build_bundles
-        applied.written += build_bundles(desired, state, args.ca, args.wheel, args.with_deps)
+        from fleet.bundle import BundleError, build_bundles
+        try:
+            applied.written += build_bundles(desired, state, args.ca, args.wheel, args.with_deps)
+        except BundleError as error:
+            output.applied(applied, state, cleared)
+            print(f"未生成安装包 bundles not built: {error}", file=sys.stderr)
+            return EXIT_PROBLEMS
     output.applied(applied, state, cleared)
     return EXIT_OK
 
