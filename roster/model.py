@@ -130,6 +130,13 @@ class Settings:
     holidays: tuple[DateRange, ...] = ()
     extra_school_days: tuple[DateRange, ...] = ()  # 调休 make-up days
     maintenance: tuple[Maintenance, ...] = ()
+    # What every school's agent.yaml shares (added for the fleet tool; optional, defaulted):
+    broker_url: str = "mqtts://mqtt.county.example:8883"
+    lessons: tuple[TimeRange, ...] = ()  # empty: the fleet tool's standard day of lessons
+    speed_test_backend: str = "iperf3"
+    speed_test_server: str | None = None  # a school's own server overrides it
+    speed_test_times: tuple[str, ...] = ()  # HH:MM; empty: the agent's defaults
+    broadband_targets: tuple[tuple[str, str], ...] = ()  # (name, host or URL); empty: the agent's
 
     def term(self, name: str) -> Term:
         for term in self.terms:

@@ -95,7 +95,7 @@ def test_every_recorded_name_a_board_reads_is_defined():
 
 
 def test_rules_read_only_defined_or_reported_series():
-    reported = re.compile(r"schoolnet_(broadband|speedtest|classrooms|sync|health|agent|presence)_[a-z_]+")
+    reported = re.compile(r"schoolnet_(broadband|speedtest|classrooms|sync|health|agent|presence|roster)_[a-z_]+")
     for rule in all_rules():
         for name in re.findall(r"schoolnet:[a-z0-9_:]+", rule["expr"]):
             assert name in recorded_names(), (rule.get("alert") or rule.get("record"), name)
