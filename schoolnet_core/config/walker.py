@@ -86,6 +86,10 @@ def _yaml_error(file: str, text: str, error: yaml.YAMLError) -> ConfigError:
     return file_error(file, line, message)
 
 
+_RESOLVER = yaml.resolver.Resolver()
+"""The plain-scalar tags of the SafeLoader: '30' typed half-width is an int."""
+
+
 def _full_width_message(node: yaml.ScalarNode, parse: Parse, message: str) -> str:
     """A value refused because a Chinese keyboard typed full-width characters into it
     (08：00, ３０): name the character and, when the half-width value is valid, what it
@@ -94,7 +98,7 @@ def _full_width_message(node: yaml.ScalarNode, parse: Parse, message: str) -> st
     if fullwidth.first_full_width(node.value) is None:
         return message
     typed = fullwidth.half_width(node.value)
-    tag = node.tag if node.style else yaml.SafeLoader.resolve(yaml.ScalarNode, typed, (True, False))
+    tag = node.tag if node.style else _RESOLVER.resolve(yaml.ScalarNode, typed, (True, False))
     try:
         parse(yaml.ScalarNode(tag, typed, node.start_mark, node.end_mark, node.style))
     except Invalid:

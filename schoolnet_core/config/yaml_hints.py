@@ -60,7 +60,10 @@ def _explain(text: str, error: yaml.YAMLError) -> Hint | None:
         if message:
             return Hint(number, _path(lines, number), message)
     if "quoted scalar" in context:
-        return _unclosed_quote(lines, start)
+        return _unclosed_quote(lines, start.line + 1, start.column)
+    opened = _first_unclosed_quote(lines, last)
+    if opened is not None:
+        return _unclosed_quote(lines, *opened)
     if problem == "mapping values are not allowed here":
         return _colon_or_deeper(lines, last)
     if "could not find expected ':'" in problem:
@@ -70,9 +73,23 @@ def _explain(text: str, error: yaml.YAMLError) -> Hint | None:
     return None
 
 
-def _unclosed_quote(lines: list[str], start: yaml.Mark) -> Hint:
-    line = start.line + 1
-    quote = lines[start.line][start.column] if start.column < len(lines[start.line]) else '"'
+_QUOTED_VALUE = re.compile(r"""^\s*(?:-\s+)?(?:[^\s:#'"][^:#]*:\s+)?(["'])""")
+
+
+def _first_unclosed_quote(lines: list[str], last: int) -> tuple[int, int] | None:
+    """(line, column) of the first value up to line `last` that opens a quote and does not
+    close it on its line: PyYAML then reads on into the next lines and fails further down."""
+    for number, text in enumerate(lines[:last], 1):
+        match = _QUOTED_VALUE.match(text)
+        if match:
+            quote, rest = match[1], text[match.end():].replace("\\\\", "").replace("\\" + match[1], "")
+            if quote not in rest:
+                return number, match.start(1)
+    return None
+
+
+def _unclosed_quote(lines: list[str], line: int, column: int) -> Hint:
+    quote = lines[line - 1][column] if column < len(lines[line - 1]) else '"'
     return Hint(line, _path(lines, line),
                 f"第 {line} 行的引号 {quote} 没有配对的结束引号；请在值的末尾补上 {quote}（或去掉开头的 {quote}）"
                 f" / the quote {quote} opened on line {line} is never closed: add a closing {quote} at "
