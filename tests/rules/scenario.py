@@ -115,6 +115,7 @@ class SchoolPlan:
     """The school's display name, sent in its status as the agent does (school.name)."""
     classes: tuple[tuple[str, str], ...] = CLASSES
     """(classroom id, display name) of each class, as in the agent's config."""
+    devices: tuple[Device, ...] = DEVICES
     rural: bool = False
     scheduled_mbps: tuple[float, ...] = (150.0, 160.0, 170.0)
     """One scheduled speed test a day, oldest first, the newest yesterday."""
@@ -188,7 +189,7 @@ def device_report(plan: SchoolPlan, device: Device, minute: float) -> dict[str, 
 
 
 def classrooms_body(plan: SchoolPlan, minute: float) -> dict[str, Any]:
-    devices = [device_report(plan, device, minute) for device in DEVICES]
+    devices = [device_report(plan, device, minute) for device in plan.devices]
     classes = []
     for classroom, name in plan.classes:
         required = [d for d in devices if d["classroom"] == classroom and d["required"]]
