@@ -290,7 +290,7 @@ def _speed_notes(result: SpeedTestResult) -> list[str]:
     if result.cpu_bound:
         notes.append("CPU 满载，结果可能偏低 (a CPU core was saturated: the figure may be low)")
     if result.background_pct is not None and result.background_pct >= BUSY_WAN_PCT:
-        notes.append(f"测速期间出口其他流量占 {result.background_pct:g}% "
+        notes.append(f"测速期间出口其他流量占 {_pct(result.background_pct)} "
                      "(other traffic on the WAN during the test)")
     return notes
 
@@ -303,7 +303,7 @@ def classrooms_row(result: Sweep | None, error: str | None) -> Row:
         return Row("classrooms", item, "0 班 (no classes)", FAIL,
                    "未配置班级，请在 classrooms 中列出 (no classrooms configured: list them under classrooms)")
     ready, total = result.classes_ready, len(result.classes)
-    value = f"{ready}/{total} 班就绪，覆盖率 {result.coverage_pct:g}% ({ready} of {total} classes ready)"
+    value = f"{ready}/{total} 班就绪，覆盖率 {_pct(result.coverage_pct)} ({ready} of {total} classes ready)"
     notes = [] if result.in_hours else [
         "现在非在校时间，设备关机不算故障 (out of school hours: a device switched off is no fault)"]
     if ready < total:
@@ -351,7 +351,7 @@ def target_row(result: TargetResult) -> Row:
     target = result.target
     item = f"宽带目标 (target) {target.name} [{target.endpoint}]"
     if result.up:
-        value = f"可达 (up) {_ms(result.rtt_ms)} ms, 丢包 (loss) {result.loss_pct:g}%"
+        value = f"可达 (up) {_ms(result.rtt_ms)} ms, 丢包 (loss) {_pct(result.loss_pct)}"
         return Row(f"target:{target.name}", item, value, PASS)
     return Row(f"target:{target.name}", item, f"不可达 (down: {result.status})", FAIL, result.detail)
 
@@ -435,7 +435,7 @@ def path_row(result: SyncResult, config: AgentConfig) -> Row:
     """Judged against the thresholds alone (assess() with nothing else wrong)."""
     path = result.path
     value = (f"RTT {_ms(path.rtt_ms)} ms, 抖动 (jitter) {_ms(path.jitter_ms)} ms, "
-             f"丢包 (loss) {path.loss_pct:g}%, MOS {path.mos:g}")
+             f"丢包 (loss) {_pct(path.loss_pct)}, MOS {path.mos:g}")
     problems = assess(PlatformResult("ok"), path, (), sync_thresholds(config.sync_classroom.thresholds))
     item = "线路质量 (path quality)"
     if problems:
@@ -454,9 +454,9 @@ def health_rows(health: Health | None, error: str | None) -> tuple[Row, ...]:
     if health is None:
         return (Row("health", "网关状态 (gateway health)", "读取出错 (cannot read)", INFO, error or ""),)
     return (
-        Row("health:cpu", "网关 CPU (gateway CPU)", f"{health.cpu_pct:g}%", INFO),
-        Row("health:memory", "网关内存 (gateway memory)", f"{health.mem_pct:g}%", INFO),
-        Row("health:disk", "缓存所在磁盘 (disk of the spool)", f"{health.disk_pct:g}%", INFO),
+        Row("health:cpu", "网关 CPU (gateway CPU)", _pct(health.cpu_pct), INFO),
+        Row("health:memory", "网关内存 (gateway memory)", _pct(health.mem_pct), INFO),
+        Row("health:disk", "缓存所在磁盘 (disk of the spool)", _pct(health.disk_pct), INFO),
     )
 
 
@@ -469,7 +469,12 @@ def _ms(value: float | None) -> str:
 
 
 def _percent(value: float | None) -> str:
-    return "未知 (unknown)" if value is None else f"{value:g}%"
+    return "未知 (unknown)" if value is None else _pct(value)
+
+
+def _pct(value: float) -> str:
+    """One decimal place, as the boards show percentages: 66.7%, 100.0%, never 66.667%."""
+    return f"{value:.1f}%"
 
 
 # --- rendering (pure) ------------------------------------------------------------------------

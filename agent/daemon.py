@@ -143,7 +143,8 @@ def _publisher(config: AgentConfig, secrets: Secrets, spool: Spool,
     password = secrets[config.broker.password].reveal()
     try:
         return Publisher(broker_settings(config.broker, password), config.school.county,
-                         config.school.id, spool, on_command=on_command)
+                         config.school.id, spool, on_command=on_command,
+                         school_name=config.school.name)
     except ValueError as error:
         raise _start_error(config, "broker", str(error)) from None
 

@@ -259,6 +259,10 @@ KINDS: dict[str, dict[str, FieldType]] = {
     STATUS: {
         "online": Flag(),
         "agent_version": Text(max_len=32),
+        # The school's display name from the agent's config (school.name): sent with the
+        # birth and the will, so the rules can name a school in alerts and boards even
+        # while it is offline (deploy/rules/names.yml). Optional: older agents omit it.
+        "school_name": Text(required=False),
     },
 }
 """Per kind, the fields after the envelope (schema, kind, county, school, ts)."""

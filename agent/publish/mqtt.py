@@ -127,8 +127,13 @@ def window_size(receive_maximum: int, max_in_flight: int = MAX_IN_FLIGHT) -> int
     return max(1, min(max_in_flight, receive_maximum - 1))
 
 
-def status_payload(county: str, school: str, online: bool, agent_version: str, ts_ms: int) -> bytes:
+def status_payload(county: str, school: str, online: bool, agent_version: str, ts_ms: int,
+                   school_name: str | None = None) -> bytes:
+    """Birth and will: presence, and the school's display name so that alerts and boards
+    can name the school (CONTRACT.md, status) even while it is offline."""
     body = {"online": online, "agent_version": agent_version}
+    if school_name:
+        body["school_name"] = school_name
     return contract.encode(contract.STATUS, county, school, ts_ms, body)
 
 
@@ -180,6 +185,7 @@ class Publisher:
         session_expiry_s: int = SESSION_EXPIRY_S,
         reconnect_max_s: int = RECONNECT_MAX_S,
         on_command: Callable[[bytes], None] | None = None,
+        school_name: str | None = None,
     ):
         for label, value in (("county", county), ("school", school)):
             problem = contract.id_problem(value)
@@ -189,6 +195,7 @@ class Publisher:
         self._broker = broker
         self._spool = spool
         self._agent_version = agent_version
+        self._school_name = school_name
         self._session_expiry_s = session_expiry_s
         self._status_topic = contract.topic(county, school, contract.STATUS)
         self._command_topic = contract.topic(county, school, contract.COMMAND)
@@ -285,7 +292,7 @@ class Publisher:
 
     def _status(self, online: bool) -> bytes:
         now_ms = int(time.time() * 1000)
-        return status_payload(self.county, self.school, online, self._agent_version, now_ms)
+        return status_payload(self.county, self.school, online, self._agent_version, now_ms, self._school_name)
 
     def _publish_birth(self) -> int:
         """Retained {"online": true} after each connect (replacing the will's false); the mid."""

@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional
 
 import yaml
 
+from schoolnet_core.config import fullwidth, yaml_hints
 from schoolnet_core.config.problems import ConfigError, ConfigProblem, file_error
 
 
@@ -72,6 +73,9 @@ def _yaml_error(file: str, text: str, error: yaml.YAMLError) -> ConfigError:
         line = text[:error.position].count("\n") + 1
         return file_error(file, line, f"character U+{error.character:04X} is not allowed "
                                        "in YAML; remove it")
+    hint = yaml_hints.explain(text, error)
+    if hint is not None:
+        return ConfigError([ConfigProblem(file, hint.line, hint.path, hint.message)])
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     line = mark.line + 1 if mark else 1
     problem = getattr(error, "problem", None) or str(error)
@@ -80,6 +84,26 @@ def _yaml_error(file: str, text: str, error: yaml.YAMLError) -> ConfigError:
     if "\\t" in message:
         message += "; indent with spaces, not tabs"
     return file_error(file, line, message)
+
+
+_RESOLVER = yaml.resolver.Resolver()
+"""The plain-scalar tags of the SafeLoader: '30' typed half-width is an int."""
+
+
+def _full_width_message(node: yaml.ScalarNode, parse: Parse, message: str) -> str:
+    """A value refused because a Chinese keyboard typed full-width characters into it
+    (08：00, ３０): name the character and, when the half-width value is valid, what it
+    would be read as; otherwise the parser's own message follows the hint."""
+    line = node.start_mark.line + 1
+    if fullwidth.first_full_width(node.value) is None:
+        return message
+    typed = fullwidth.half_width(node.value)
+    tag = node.tag if node.style else _RESOLVER.resolve(yaml.ScalarNode, typed, (True, False))
+    try:
+        parse(yaml.ScalarNode(tag, typed, node.start_mark, node.end_mark, node.style))
+    except Invalid:
+        return f"{fullwidth.explain(node.value, line)}; {message}"
+    return fullwidth.explain(node.value, line, typed) or message
 
 
 REQUIRED: Any = object()  # default= marker: the key must be given
@@ -124,7 +148,7 @@ class Walk:
         try:
             return parse(node)
         except Invalid as error:
-            self.problem(self.line(node), path, str(error))
+            self.problem(self.line(node), path, _full_width_message(node, parse, str(error)))
             return None
 
 
@@ -153,7 +177,9 @@ class Section:
         if key in refused:
             self.walk.problem(line, path, refused[key])
         elif key not in allowed:
-            self.walk.problem(line, path, not_allowed(f"unknown key {key!r}", key, allowed))
+            typed = fullwidth.half_width(key).strip()
+            hint = fullwidth.explain(key, line, repr(typed) if typed in allowed else None)
+            self.walk.problem(line, path, hint or not_allowed(f"unknown key {key!r}", key, allowed))
         elif key in self._pairs:
             first = self._pairs[key][0]
             self.walk.problem(line, path, f"{key!r} is given twice (first on line {first}); "

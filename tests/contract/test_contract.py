@@ -206,7 +206,8 @@ def test_sync_endpoint_inherits_session_and_rural():
 
 def test_status_point_is_stamped_when_received():
     (line,) = _lines("status", example_bytes("status", online=False), received_ms=NOW + 5)
-    assert line == f"schoolnet_agent,agent_version=0.1.0,county=hx,school=hx-dazhuang-zx online=false {NOW + 5}"
+    assert line == (f"schoolnet_agent,agent_version=0.1.0,county=hx,school=hx-dazhuang-zx,school_name=大庄中学 "
+                    f"online=false {NOW + 5}")
 
 
 def test_tag_values_are_escaped_by_the_library():

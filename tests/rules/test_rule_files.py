@@ -80,7 +80,7 @@ def test_vmalert_dry_run_would_catch_a_broken_rule(vmalert_binary, tmp_path, bro
 
 def test_recording_rules_are_named_schoolnet_level_metric_operation():
     for name in recorded_names():
-        assert re.fullmatch(r"schoolnet:(school|county)(_[a-z0-9]+)*:[a-z0-9_]+", name), name
+        assert re.fullmatch(r"schoolnet:(classroom|school|county)(_[a-z0-9]+)*:[a-z0-9_]+", name), name
 
 
 def test_every_recorded_name_a_board_reads_is_defined():

@@ -182,10 +182,10 @@ def test_every_kind_arrives_valid_with_the_schools_values(mosquitto, county, sch
 
     health = first["health"].body
     assert (health["agent_version"], health["spool_dropped_total"]) == (__version__, 0)
-    assert retained_status(mosquitto) == {"online": True, "agent_version": __version__}
+    assert retained_status(mosquitto) == {"online": True, "agent_version": __version__, "school_name": "测试中学"}
 
     assert agent.stop() == 0
-    assert retained_status(mosquitto) == {"online": False, "agent_version": __version__}
+    assert retained_status(mosquitto) == {"online": False, "agent_version": __version__, "school_name": "测试中学"}
     for secret in (MQTT_PASSWORD, PJLINK_PASSWORD, COMMAND_KEY):
         assert secret not in agent.log
     assert "收到 SIGTERM，正在停止 / SIGTERM received, stopping" in agent.log
