@@ -112,7 +112,9 @@ def role_acls(account: BrokerAccount) -> list[dict]:
     A school: publish its own results and status, subscribe to exactly its own command
     topic (subscribeLiteral: `+`, `#` and `$share/...` are other strings, so refused).
     An operator: publish its own county's command topics. A collector: the shared group
-    and plain subscriptions under schoolnet/v1, and its dead letters."""
+    and plain subscriptions under schoolnet/v1, and its dead letters. The admin: the plugin,
+    and the schools' status topics, to clear a retired school's retained status after its
+    account is gone (its last will, fired when its session ends, would undo an earlier clear)."""
     if account.role == "school":
         command = contract.topic(account.county, account.school, contract.COMMAND)
         sends = [_acl("publishClientSend", contract.topic(account.county, account.school, kind))
@@ -128,7 +130,8 @@ def role_acls(account: BrokerAccount) -> list[dict]:
     if account.role == "admin":
         return [_acl(kind, topic) for topic in ("$CONTROL/dynamic-security/#",)
                 for kind in ("publishClientSend", "publishClientReceive", "subscribePattern")] + [
-            _acl("subscribePattern", "$SYS/#"), _acl("publishClientReceive", "$SYS/#")]
+            _acl("subscribePattern", "$SYS/#"), _acl("publishClientReceive", "$SYS/#"),
+            _acl("publishClientSend", contract.topic("+", "+", contract.STATUS))]
     raise ValueError(f"role {account.role!r} is not one of {ROLES}")
 
 

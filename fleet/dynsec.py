@@ -65,6 +65,7 @@ class Admin:
             client.tls_set(ca_certs=self.ca, cert_reqs=ssl.CERT_REQUIRED)
         connected: list[int] = []
         subscribed: list[int] = []
+        self._published: dict[int, int] = {}
 
         def on_connect(_c, _u, _f, code, _p):
             with self._changed:
@@ -76,7 +77,13 @@ class Admin:
                 subscribed.append(codes[0].value)
                 self._changed.notify_all()
 
+        def on_publish(_c, _u, mid, code, _p):
+            with self._changed:
+                self._published[mid] = code.value
+                self._changed.notify_all()
+
         client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, self._on_message
+        client.on_publish = on_publish
         try:
             client.connect(self.host, self.port, keepalive=30, clean_start=clean_start)
         except OSError as error:
@@ -116,6 +123,14 @@ class Admin:
             raise Refused("; ".join(f"{r['command']}: {r['error']}" for r in failed))
         return responses
 
+    def clear_retained(self, topic: str) -> None:
+        """An empty retained message on `topic`: the broker forgets the one it kept."""
+        mid = self.client.publish(topic, b"", qos=1, retain=True).mid
+        code = self._wait(lambda: self._published.get(mid), f"PUBACK for {topic}")
+        if code not in (0x00, 0x10):  # 0x10: accepted, nobody subscribed
+            raise Refused(f"the broker refused to clear {topic} (PUBACK {code:#x}): refresh the admin's role "
+                          "(schoolnet-fleet broker does it) or clear it by hand")
+
     def end_session(self, client_id: str) -> None:
         """Takes the client id with a clean start and no session expiry: the broker throws
         the old session away (subscriptions, queued messages), connected or parked."""
@@ -151,6 +166,21 @@ def rotate(admin: Admin, account: BrokerAccount) -> str | None:
     sessions ended; the client id whose sessions ended."""
     refresh_role(admin, account)
     admin.run([{"command": "setClientPassword", "username": account.username, "password": account.password}])
+    return end_sessions(admin, account)
+
+
+def put(admin: Admin, account: BrokerAccount) -> str | None:
+    """The account as it should be, whether or not the broker has it: made, or its client
+    id, roles and password set and its sessions ended; the client id whose sessions ended
+    (None when it was made)."""
+    refresh_role(admin, account)
+    create = rules.control_commands(account)[-1]
+    [answer] = admin.run([create], ("Client already exists",))
+    if not answer.get("error"):
+        return None
+    modify = {key: create[key] for key in ("username", "textname", "roles", "clientid") if key in create}
+    admin.run([{"command": "modifyClient", **modify},
+               {"command": "setClientPassword", "username": account.username, "password": account.password}])
     return end_sessions(admin, account)
 
 
