@@ -143,13 +143,15 @@ def _pending(accounts: list[BrokerAccount], renewed: set[str], manifest: dict) -
     known = manifest.get("accounts")
     current = {a.username: _ids(a) for a in accounts if a.role != "admin"}
     if known is not None:
-        pending = manifest.setdefault("broker_pending", {})
+        pending = manifest.get("broker_pending", {})
         for user, ids in current.items():
             if user in renewed or known.get(user) != ids:
                 pending[user] = {"action": "put", **ids}
         for user, ids in known.items():
             if user not in current:
                 pending[user] = {"action": "retire", **ids}
+        if pending:  # fleet.json unchanged by an apply that changes nothing
+            manifest["broker_pending"] = pending
     manifest["accounts"] = current
 
 

@@ -55,6 +55,8 @@ def sync(state: State, url: str, ca: Path | None) -> Synced:
                 synced.failed.append(f"{user}: {refusal}")
                 continue
             del work[user]
+            if not work:
+                del manifest["broker_pending"]
             state.save_manifest(manifest)
     return synced
 
