@@ -136,3 +136,15 @@ def test_the_state_record_names_every_school(county):
     manifest = State(county["state"]).manifest()
     assert len(manifest["schools"]) == SCHOOLS
     assert manifest["schools"]["c00/3000000000"]["devices"]["c1/panel"].startswith("interactive_panel 10.0.0.11 icmp")
+
+
+def test_the_number_of_collectors_is_a_setting_and_each_gets_its_own_account(tmp_path):
+    state = tmp_path / "state"
+    three = with_setting(county_tables(20), ["汇聚服务数", None, 3, None, None])
+    assert fleet("apply", sample.write_xlsx(tmp_path / "three.xlsx", three), "--state", state) == 0
+    clients = json.loads((state / "broker" / DYNSEC_FILE).read_text())["clients"]
+    collectors = sorted((c["username"], c["clientid"]) for c in clients if c["textname"] == "collector")
+    assert collectors == [(f"schoolnet-collector-{n}",) * 2 for n in (1, 2, 3)]
+    assert fleet("apply", sample.write_xlsx(tmp_path / "two.xlsx", county_tables(20)), "--state", state) == 0
+    assert State(state).manifest()["broker_pending"] == {
+        "schoolnet-collector-3": {"action": "retire", "role": "collector", "county": None, "school": None}}
