@@ -15,7 +15,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from report import cli, pdf, table
+from report import cli, html, pdf, table
 from tests.harness.requirements import require_binary, unavailable
 from tests.report import history, pixels
 
@@ -197,3 +197,22 @@ class _RecordingProxy:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+def test_the_availability_chart_says_why_a_full_bar_fails(october):
+    """塘下小学 was silent a week: 100 % of what arrived was up, but only 72 % arrived. Its
+    bar must not read as a red 100 % (a contradiction): it names the completeness and is
+    grey-red; every other bar is as before."""
+    chart = html._availability_chart(october.schools, history.ROSTER.settings.report)
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", chart)
+    said = dict(zip(texts[::2], texts[1::2]))
+    assert said == {
+        **{school.name: "100.0%" for school in history.SCHOOLS},
+        "大庄中学": "99.4%",
+        "塘下小学": "100.0% · 完整率 completeness 72%",
+        "源头教学点": "无数据 no data",
+    }
+    fills = re.findall(r'<rect [^>]*fill="([^"]+)"', chart)
+    names = [school.name for school in history.SCHOOLS if school.name != "源头教学点"]  # no bar without data
+    assert dict(zip(names, fills)) == {**{name: "#4a9d5b" for name in names}, "塘下小学": "#c9a3a1"}
+    assert "完整率低于 90%" in chart
