@@ -131,21 +131,25 @@ def _availability_chart(rows: tuple[SchoolFigures, ...], settings: ReportSetting
     """A school whose measurements did not all arrive fails whatever its availability: its
     bar says so (完整率 beside the value, bar grey-red) instead of a red bar at 100 %."""
     target, enough = settings.availability_target_pct, settings.completeness_min_pct
-    bars = [(row.name, row.availability_pct, target, _availability_colour(row, enough),
+    bars = [(row.name, row.availability_pct, target, _availability_colour(row, settings),
              f"完整率 completeness {row.completeness_pct:.0f}%" if row.completeness_pct < enough else "")
             for row in rows]  # fmt: skip
     values = [row.availability_pct for row in rows if row.availability_pct is not None]
     low = min(90.0, (min(values + [target]) // 10) * 10)
     legend = (f'<div class="legend">横轴 {low:g}%–100% · axis {low:g}–100 %; 竖线为目标 {target:g}% · the line is '
-              f"the target; 红色 red = 未达标 not compliant; 灰红 grey-red = 完整率低于 {enough:g}%，数据不足以证明达标 · "
-              f"fewer than {enough:g} % of the measurements arrived, not enough to show compliance</div>")
+              f"the target; 红色 red = 未达标 not compliant; 灰红 grey-red = 可用率达标但完整率低于 {enough:g}%，数据不足以证明达标 · "
+              f"the availability met the target but fewer than {enough:g} % of the measurements arrived, not "
+              "enough to show compliance</div>")
     return _bars(bars, 100.0, "%", low) + legend
 
 
-def _availability_colour(row: SchoolFigures, enough: float) -> str:
+def _availability_colour(row: SchoolFigures, settings: ReportSettings) -> str:
+    """Green compliant; grey-red when the availability met the target but too few measurements
+    arrived to show it; red otherwise."""
     if row.broadband_ok:
         return "#4a9d5b"
-    return "#c9a3a1" if row.completeness_pct < enough else "#d9534f"
+    met = row.availability_pct is not None and row.availability_pct >= settings.availability_target_pct
+    return "#c9a3a1" if met and row.completeness_pct < settings.completeness_min_pct else "#d9534f"
 
 
 def _egress_chart(rows: tuple[SchoolFigures, ...]) -> str:

@@ -4,6 +4,7 @@ headless Chromium without errors or network requests; the PDF carries the Chines
 from __future__ import annotations
 
 import csv
+import dataclasses
 import http.server
 import re
 import shutil
@@ -216,3 +217,11 @@ def test_the_availability_chart_says_why_a_full_bar_fails(october):
     names = [school.name for school in history.SCHOOLS if school.name != "源头教学点"]  # no bar without data
     assert dict(zip(names, fills)) == {**{name: "#4a9d5b" for name in names}, "塘下小学": "#c9a3a1"}
     assert "完整率低于 90%" in chart
+
+
+def test_a_school_below_target_and_incomplete_stays_red_and_names_its_completeness(october):
+    silent = next(row for row in october.schools if row.name == "塘下小学")
+    below = dataclasses.replace(silent, availability_pct=95.0)
+    chart = html._availability_chart((below,), history.ROSTER.settings.report)
+    assert re.findall(r"<text[^>]*>([^<]*)</text>", chart) == ["塘下小学", "95.0% · 完整率 completeness 72%"]
+    assert re.findall(r'<rect [^>]*fill="([^"]+)"', chart) == ["#d9534f"]
