@@ -26,7 +26,16 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import accuracy, alert_latency, fleet, footprint, roster, sweep, throughput
+from bench import (
+    accuracy,
+    alert_latency,
+    fleet,
+    footprint,
+    roster,
+    sweep,
+    term_report,
+    throughput,
+)
 from bench.plan import RunPlan, Stopped, say
 from bench.report import Outcome, failed_outcome, render_markdown, summary_rows, to_json
 from tests.harness import netns
@@ -35,13 +44,13 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 COMMITTED_REPORT = BENCH_DIR / "REPORT.md"
 BENCHMARKS = {module.NAME: module for module in (accuracy, sweep, footprint, throughput, fleet, alert_latency,
-                                                 roster)}
+                                                 roster, term_report)}
 """In the issue's order, which is the report's."""
 BACKGROUND = ("alert_latency", "footprint")
-FOREGROUND = ("sweep", "fleet", "accuracy", "throughput", "roster")
+FOREGROUND = ("sweep", "fleet", "accuracy", "throughput", "roster", "term_report")
 """sweep is made of timeouts, not CPU, and fleet's first minutes are set-up (it waits itself
 before measuring), so both can go while footprint's speed test runs; the others wait for it."""
-QUIET_LINKS_NEEDED = ("accuracy", "throughput")
+QUIET_LINKS_NEEDED = ("accuracy", "throughput", "term_report")
 NEEDED_PROGRAMS = ("ip", "tc", "iperf3", "fping", "mosquitto", "mosquitto_sub", "victoria-metrics", "vmalert",
                    "prometheus-alertmanager")  # fmt: skip
 SETUP_HINT = "./scripts/setup (as root, on Debian 12)"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from report.figures import Report, SchoolFigures
 from report.table import FAIL, NOT_APPLICABLE, PASS, Sheet, sheets, text
+from roster.model import ReportSettings
 
 CSS = """
 @page { size: A4 landscape; margin: 10mm; }
@@ -49,7 +50,7 @@ def render(report: Report) -> str:
          f"学校 Schools: {len(report.schools)}</div>"),
         _cards(report),
         "<h2>宽带可用率（上课时间）Broadband availability in school hours</h2>",
-        _availability_chart(report.schools, report.roster.settings.report.availability_target_pct),
+        _availability_chart(report.schools, report.roster.settings.report),
         "<h2>出口带宽实测中位数与目标 Egress median vs target</h2>",
         _egress_chart(report.schools),
     ]
@@ -98,15 +99,18 @@ def _table(sheet: Sheet) -> str:
             f"<table{wide}><thead><tr>{head}</tr></thead><tbody>\n{rows}\n</tbody></table></section>")
 
 
-def _bars(rows: list[tuple[str, float | None, float | None, str]], scale: float, unit: str,
-          low: float = 0.0) -> str:
-    """Horizontal bars from `low` to `scale`: (label, value, marker, colour); the marker is a
-    target line. A low end above 0 makes 99 % and 100 % look different, as they are."""
+Bar = tuple[str, float | None, float | None, str, str]
+
+
+def _bars(rows: list[Bar], scale: float, unit: str, low: float = 0.0) -> str:
+    """Horizontal bars from `low` to `scale`: (label, value, marker, colour, why); the marker
+    is a target line, `why` is said after the value. A low end above 0 makes 99 % and 100 %
+    look different, as they are."""
     label_w, bar_w, step = 230, 560, 18
     height = step * len(rows) + 20
-    width = label_w + bar_w + 90
+    width = label_w + bar_w + 240  # room for "100.0% · 完整率 completeness 72%"
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
-    for index, (label, value, marker, colour) in enumerate(rows):
+    for index, (label, value, marker, colour, why) in enumerate(rows):
         y = 10 + index * step
         out.append(f'<text x="{label_w - 6}" y="{y + 11}" text-anchor="end">{escape(label)}</text>')
         if value is None:
@@ -114,7 +118,8 @@ def _bars(rows: list[tuple[str, float | None, float | None, str]], scale: float,
         else:
             width = max(1.0, bar_w * (min(value, scale) - low) / (scale - low))
             out.append(f'<rect x="{label_w}" y="{y + 2}" width="{width:.1f}" height="12" fill="{colour}"/>')
-            out.append(f'<text x="{label_w + width + 4}" y="{y + 11}">{value:.1f}{unit}</text>')
+            said = f"{value:.1f}{unit}" + (f" · {why}" if why else "")
+            out.append(f'<text x="{label_w + width + 4}" y="{y + 11}">{escape(said)}</text>')
         if marker is not None:
             x = label_w + bar_w * (min(max(marker, low), scale) - low) / (scale - low)
             out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y}" y2="{y + 16}" stroke="#222" stroke-width="2"/>')
@@ -122,18 +127,34 @@ def _bars(rows: list[tuple[str, float | None, float | None, str]], scale: float,
     return "".join(out)
 
 
-def _availability_chart(rows: tuple[SchoolFigures, ...], target: float) -> str:
-    bars = [(row.name, row.availability_pct, target, "#4a9d5b" if row.broadband_ok else "#d9534f") for row in rows]
+def _availability_chart(rows: tuple[SchoolFigures, ...], settings: ReportSettings) -> str:
+    """A school whose measurements did not all arrive fails whatever its availability: its
+    bar says so (完整率 beside the value, bar grey-red) instead of a red bar at 100 %."""
+    target, enough = settings.availability_target_pct, settings.completeness_min_pct
+    bars = [(row.name, row.availability_pct, target, _availability_colour(row, settings),
+             f"完整率 completeness {row.completeness_pct:.0f}%" if row.completeness_pct < enough else "")
+            for row in rows]  # fmt: skip
     values = [row.availability_pct for row in rows if row.availability_pct is not None]
     low = min(90.0, (min(values + [target]) // 10) * 10)
     legend = (f'<div class="legend">横轴 {low:g}%–100% · axis {low:g}–100 %; 竖线为目标 {target:g}% · the line is '
-              "the target; 红色 red = 未达标 not compliant</div>")
+              f"the target; 红色 red = 未达标 not compliant; 灰红 grey-red = 可用率达标但完整率低于 {enough:g}%，数据不足以证明达标 · "
+              f"the availability met the target but fewer than {enough:g} % of the measurements arrived, not "
+              "enough to show compliance</div>")
     return _bars(bars, 100.0, "%", low) + legend
+
+
+def _availability_colour(row: SchoolFigures, settings: ReportSettings) -> str:
+    """Green compliant; grey-red when the availability met the target but too few measurements
+    arrived to show it; red otherwise."""
+    if row.broadband_ok:
+        return "#4a9d5b"
+    met = row.availability_pct is not None and row.availability_pct >= settings.availability_target_pct
+    return "#c9a3a1" if met and row.completeness_pct < settings.completeness_min_pct else "#d9534f"
 
 
 def _egress_chart(rows: tuple[SchoolFigures, ...]) -> str:
     scale = max([row.target_mbps for row in rows] + [row.download_median or 0 for row in rows] + [1.0]) * 1.1
-    bars = [(row.name, row.download_median, row.target_mbps, "#4a9d5b" if row.egress_ok else "#d9534f")
+    bars = [(row.name, row.download_median, row.target_mbps, "#4a9d5b" if row.egress_ok else "#d9534f", "")
             for row in rows]
     legend = '<div class="legend">竖线为该校目标 · the line is the school\'s target (Mbps)</div>'
     return _bars(bars, scale, "") + legend

@@ -4,6 +4,7 @@ headless Chromium without errors or network requests; the PDF carries the Chines
 from __future__ import annotations
 
 import csv
+import dataclasses
 import http.server
 import re
 import shutil
@@ -15,7 +16,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from report import cli, pdf, table
+from report import cli, html, pdf, table
 from tests.harness.requirements import require_binary, unavailable
 from tests.report import history, pixels
 
@@ -197,3 +198,30 @@ class _RecordingProxy:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+def test_the_availability_chart_says_why_a_full_bar_fails(october):
+    """塘下小学 was silent a week: 100 % of what arrived was up, but only 72 % arrived. Its
+    bar must not read as a red 100 % (a contradiction): it names the completeness and is
+    grey-red; every other bar is as before."""
+    chart = html._availability_chart(october.schools, history.ROSTER.settings.report)
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", chart)
+    said = dict(zip(texts[::2], texts[1::2]))
+    assert said == {
+        **{school.name: "100.0%" for school in history.SCHOOLS},
+        "大庄中学": "99.4%",
+        "塘下小学": "100.0% · 完整率 completeness 72%",
+        "源头教学点": "无数据 no data",
+    }
+    fills = re.findall(r'<rect [^>]*fill="([^"]+)"', chart)
+    names = [school.name for school in history.SCHOOLS if school.name != "源头教学点"]  # no bar without data
+    assert dict(zip(names, fills)) == {**{name: "#4a9d5b" for name in names}, "塘下小学": "#c9a3a1"}
+    assert "完整率低于 90%" in chart
+
+
+def test_a_school_below_target_and_incomplete_stays_red_and_names_its_completeness(october):
+    silent = next(row for row in october.schools if row.name == "塘下小学")
+    below = dataclasses.replace(silent, availability_pct=95.0)
+    chart = html._availability_chart((below,), history.ROSTER.settings.report)
+    assert re.findall(r"<text[^>]*>([^<]*)</text>", chart) == ["塘下小学", "95.0% · 完整率 completeness 72%"]
+    assert re.findall(r'<rect [^>]*fill="([^"]+)"', chart) == ["#d9534f"]
