@@ -136,7 +136,7 @@ class Template:
     prefix: bytes
     suffix: bytes
     points: int
-    """Points the collector makes of it (contract.to_points)."""
+    """Points the collector makes of it (contract.to_lines, one line a point)."""
 
     def payload(self, ts_ms: int) -> bytes:
         return self.prefix + str(ts_ms).encode() + self.suffix
@@ -163,7 +163,7 @@ def _shape_template(kind: str, number: int) -> Template:
     message = contract.validate(contract.topic(county, school, kind), payload, _TS_PLACEHOLDER)
     if not isinstance(message, contract.Message) or tail.count(marker):
         raise ValueError(f"cannot template {kind} of {school}: {message}")
-    return Template(contract.topic(county, school, kind), head + b'"ts":', tail, len(contract.to_points(message)))
+    return Template(contract.topic(county, school, kind), head + b'"ts":', tail, len(contract.to_lines(message)))
 
 
 def school_templates(number: int) -> dict[str, Template]:
@@ -201,5 +201,5 @@ def _model_lines(number: int, ts_ms: int) -> str:
     lines = []
     for made in school_templates(number).values():
         message = contract.validate(made.topic, made.payload(ts_ms), ts_ms)
-        lines += [point.to_line_protocol() for point in contract.to_points(message, received_ms=ts_ms)]
+        lines += contract.to_lines(message, received_ms=ts_ms)
     return "\n".join(lines)

@@ -15,7 +15,7 @@ def test_every_simulated_message_is_valid_and_its_points_counted(number):
 
         assert isinstance(message, contract.Message), message
         assert (message.kind, message.school, message.ts_ms) == (kind, schools.school_of(number), NOW_MS)
-        assert made.points == len(contract.to_points(message))
+        assert made.points == len(contract.to_lines(message))
 
 
 def test_the_mix_of_sizes_rural_schools_and_markers():
