@@ -4,7 +4,7 @@ The issue asks what the agent costs a school's gateway over a 10-minute run on t
 schedule. This runs the real command (a process of its own) with the example config's
 intervals - broadband every 30 s, the classroom sweep, the sync classroom and health every
 60 s, a 50-echo sync burst - against real peers and a real mosquitto on loopback
-(tests/agent/daemon/school.py), and samples the process with psutil every second:
+(schoolnet_stack/school.py), and samples the process with psutil every second:
 
     sudo .venv/bin/python bench/agent_footprint.py --duration 600
     sudo .venv/bin/python bench/agent_footprint.py --duration 180 --speed-test-at 90
@@ -37,15 +37,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agent import contract
-from tests.agent.daemon.school import (
+from schoolnet_stack.county_broker import CountyBroker, Listener
+from schoolnet_stack.school import (
     COMMAND_KEY,
     COMMAND_KEY_ENV,
     COUNTY,
     SCHOOL,
     LoopbackSchool,
 )
-from tests.agent.publish.broker import CountyBroker, Listener
-from tests.harness.servers import Mosquitto
+from schoolnet_stack.servers import Mosquitto
 
 MIB = 1024 * 1024
 

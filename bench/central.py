@@ -21,8 +21,8 @@ import paho.mqtt.client as mqtt
 
 from bench import schools
 from bench.processes import REPO, stop
+from schoolnet_stack.servers import VictoriaMetrics, free_port
 from tests.collector.running import healthz, scrape
-from tests.harness.servers import VictoriaMetrics, free_port
 
 EXAMPLE_BATCH = {"max_points": 5000, "max_messages": 1000, "max_wait_s": 1.0}
 EXAMPLE_STORE_TIMINGS = {"timeout_s": 10, "retry_max_s": 30}

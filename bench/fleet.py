@@ -43,7 +43,7 @@ from bench.plan import RunPlan, say
 from bench.processes import Programs
 from bench.report import Figure, Outcome, Target
 from bench.usage import Usage, UsageWatch
-from tests.harness.servers import Mosquitto, VictoriaMetrics, http_request
+from schoolnet_stack.servers import Mosquitto, VictoriaMetrics, http_request
 
 NAME = "fleet"
 TITLE = "10,000 simulated schools end to end, and the arithmetic for 50,000 / 全省规模推算"

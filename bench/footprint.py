@@ -26,8 +26,8 @@ from bench.plan import RunPlan, say
 from bench.processes import Programs
 from bench.report import Figure, Outcome, Target
 from bench.usage import Sample, UsageWatch, rss_mb, usage_of
-from tests.harness.netns import Link
-from tests.harness.servers import Mosquitto
+from schoolnet_stack.netns import Link
+from schoolnet_stack.servers import Mosquitto
 
 NAME = "footprint"
 TITLE = "agent memory and CPU over the example schedule / 代理资源占用"

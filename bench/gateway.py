@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.processes import REPO, stop
-from tests.peers.dns import start_on_port_53
-from tests.peers.http import HttpPeer
-from tests.peers.pjlink import PjlinkPeer
-from tests.peers.tcp import Listener
-from tests.peers.udp_echo import UdpEcho
+from schoolnet_stack.peers.dns import start_on_port_53
+from schoolnet_stack.peers.http import HttpPeer
+from schoolnet_stack.peers.pjlink import PjlinkPeer
+from schoolnet_stack.peers.tcp import Listener
+from schoolnet_stack.peers.udp_echo import UdpEcho
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self needs Python 3.11

@@ -41,7 +41,7 @@ from bench.plan import RunPlan, say
 from bench.processes import timed_run
 from bench.report import Figure, Outcome, Target
 from bench.usage import Usage, UsageWatch
-from tests.harness.servers import Mosquitto, VictoriaMetrics
+from schoolnet_stack.servers import Mosquitto, VictoriaMetrics
 
 NAME = "throughput"
 TITLE = "collector points/s, QoS 1 with ack after write, vs the raw broker rate / 汇聚吞吐"

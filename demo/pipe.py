@@ -19,7 +19,12 @@ from pathlib import Path
 import psutil
 import yaml
 
-from tests.harness.servers import (
+from schoolnet_stack.deploy_files import (
+    alertmanager_for_test,
+    load_alertmanager_config,
+    write_rule_copies,
+)
+from schoolnet_stack.servers import (
     Alertmanager,
     Mosquitto,
     Server,
@@ -29,11 +34,6 @@ from tests.harness.servers import (
     free_port,
     http_request,
     wait_until,
-)
-from tests.rules.deploy_copies import (
-    alertmanager_for_test,
-    load_alertmanager_config,
-    write_rule_copies,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,8 +23,8 @@ from bench.fleet_publisher import (
     subscribe_packet,
     varint,
 )
-from tests.harness.requirements import require_binary
-from tests.harness.servers import Mosquitto
+from schoolnet_stack.requirements import require_binary
+from schoolnet_stack.servers import Mosquitto
 
 
 @pytest.mark.parametrize(("number", "encoded"),

@@ -28,7 +28,7 @@ from agent.cli import main
 from agent.probes.quality import path_quality
 from agent.probes.sync_classroom import PlatformResult, SyncResult
 from agent.wiring import Bandwidth
-from tests.agent.daemon.school import (
+from schoolnet_stack.school import (
     COMMAND_KEY,
     COMMAND_KEY_ENV,
     COUNTY,

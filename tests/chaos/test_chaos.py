@@ -26,10 +26,10 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from tests.agent.publish.broker import BOUNDED_QUEUES
+from schoolnet_stack.county_broker import BOUNDED_QUEUES
+from schoolnet_stack.servers import free_port, wait_until
 from tests.agent.publish.driver import FIRST_TS_MS, numbered_body
 from tests.collector.running import CollectorProcess, samples_by_series, write_config
-from tests.harness.servers import free_port, wait_until
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -24,8 +24,8 @@ from agent import contract
 from collector.config import load_config
 from collector.metrics import Metrics, MetricsServer
 from collector.service import Collector
+from schoolnet_stack.servers import free_port, wait_until
 from tests.contract.examples import contract_examples
-from tests.harness.servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNTY = "hx"

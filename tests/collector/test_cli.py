@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from collector import cli
-from tests.harness.servers import free_port
+from schoolnet_stack.servers import free_port
 
 
 def test_run_with_an_unreadable_ca_file_exits_1_and_names_the_keys(tmp_path, caplog):

@@ -23,7 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from tests.harness.servers import LOOPBACK, Server, free_port
+from schoolnet_stack.servers import LOOPBACK, Server, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CENTRAL = REPO / "deploy" / "central"

@@ -16,6 +16,7 @@ import pytest
 
 from agent import contract
 from agent.publish.mqtt import MAX_IN_FLIGHT
+from schoolnet_stack.requirements import require_binary
 from tests.deploy.county import (
     DEPLOY_CONF,
     SCHOOLS,
@@ -24,7 +25,6 @@ from tests.deploy.county import (
     connack_over_plain_tcp,
     make_county,
 )
-from tests.harness.requirements import require_binary
 
 GRANTED_QOS_1 = 0x01
 NO_SUBSCRIBERS = 0x10

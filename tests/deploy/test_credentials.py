@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from agent import contract
+from schoolnet_stack.requirements import require_binary
 from tests.deploy.county import CREDENTIALS, County
-from tests.harness.requirements import require_binary
 
 TEMPLATE = CREDENTIALS.parent / "mosquitto" / "acl"
 

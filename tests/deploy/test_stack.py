@@ -11,10 +11,10 @@ import time
 import pytest
 
 from agent import contract
+from schoolnet_stack.requirements import require_binary
+from schoolnet_stack.servers import free_port
 from tests.collector.running import InProcessCollector
 from tests.deploy.county import CENTRAL, DeployedMosquitto, Peer, make_county, render
-from tests.harness.requirements import require_binary
-from tests.harness.servers import free_port
 
 
 @pytest.fixture

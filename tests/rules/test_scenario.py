@@ -16,7 +16,7 @@ Last, in A: nanhe's agent restarts within AgentOffline's `for:` (seen, pending, 
 sent), and xishan's is killed (AgentOffline fires once the `for:` has passed).
 
 Timing: the rules' `for:` and group intervals run at 2 s per production minute and
-Alertmanager's timings at 1 s per minute (deploy_copies.py); vmalert evaluates the groups
+Alertmanager's timings at 1 s per minute (deploy_files.py); vmalert evaluates the groups
 without an interval every 2 s.
 """
 
@@ -31,10 +31,9 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from tests.collector.running import InProcessCollector, Publisher, write_config
-from tests.dashboards import panels
-from tests.harness.requirements import require_binary
-from tests.harness.servers import (
+from schoolnet_stack import deploy_files
+from schoolnet_stack.requirements import require_binary
+from schoolnet_stack.servers import (
     Alertmanager,
     Mosquitto,
     VictoriaMetrics,
@@ -43,7 +42,8 @@ from tests.harness.servers import (
     http_json,
     wait_until,
 )
-from tests.rules import deploy_copies
+from tests.collector.running import InProcessCollector, Publisher, write_config
+from tests.dashboards import panels
 from tests.rules.scenario import Agents, LiveReporting, six_schools, through_collector
 
 pytestmark = pytest.mark.servers
@@ -73,8 +73,8 @@ class Stack:
 def stack(tmp_path_factory):
     for binary in (Mosquitto.binary, VictoriaMetrics.binary, Vmalert.binary, Alertmanager.binary):
         require_binary(binary)
-    deploy_config = deploy_copies.load_alertmanager_config()
-    receiver = deploy_copies.county_routes(deploy_config)
+    deploy_config = deploy_files.load_alertmanager_config()
+    receiver = deploy_files.county_routes(deploy_config)
     county_a, county_b = list(receiver)[:2]
     workdir = tmp_path_factory.mktemp("scenario")
     with ExitStack() as servers:
@@ -88,12 +88,12 @@ def stack(tmp_path_factory):
         agents.backfill()
         vm.flush()
         webhooks = servers.enter_context(WebhookReceiver())
-        test_config = deploy_copies.alertmanager_for_test(deploy_config, webhooks.url_for,
+        test_config = deploy_files.alertmanager_for_test(deploy_config, webhooks.url_for,
                                                           ALERTMANAGER_SECONDS_PER_MINUTE)
         alertmanager = servers.enter_context(
             Alertmanager(yaml.safe_dump(test_config, allow_unicode=True), workdir / "alertmanager")
         )
-        rules = deploy_copies.write_rule_copies(workdir / "rules", FOR_SECONDS_PER_MINUTE)
+        rules = deploy_files.write_rule_copies(workdir / "rules", FOR_SECONDS_PER_MINUTE)
         vmalert = servers.enter_context(
             Vmalert(rules, vm.url, alertmanager.url, evaluation_interval=EVALUATION_INTERVAL,
                     workdir=workdir / "vmalert")
@@ -209,7 +209,7 @@ def run_panel_query(stack: Stack, query: panels.PanelQuery, variables: dict[str,
     expr = panels.substitute(query.expr, variables)
     if query.instant:
         return [float(series["value"][1]) for series in stack.vm.query(expr)]
-    seconds = deploy_copies.duration_seconds(query.time_from or "24h")
+    seconds = deploy_files.duration_seconds(query.time_from or "24h")
     end = time.time()
     answer = http_json(f"{stack.vm.url}/api/v1/query_range", {
         "query": expr, "start": f"{end - seconds:.0f}", "end": f"{end:.0f}", "step": f"{max(seconds / 300, 30):.0f}",
@@ -338,8 +338,8 @@ def county_b_down(stack, before_outage):
 
 def group_interval_s() -> float:
     """Alertmanager's group_interval in the test copy of the deploy config."""
-    deployed = deploy_copies.load_alertmanager_config()["route"]["group_interval"]
-    return deploy_copies.duration_seconds(deployed) / 60 * ALERTMANAGER_SECONDS_PER_MINUTE
+    deployed = deploy_files.load_alertmanager_config()["route"]["group_interval"]
+    return deploy_files.duration_seconds(deployed) / 60 * ALERTMANAGER_SECONDS_PER_MINUTE
 
 
 def suppressed_in_alertmanager(stack: Stack) -> set[tuple[str, str]]:
@@ -374,10 +374,10 @@ def test_county_outage_inhibits_only_its_own_county(stack, before_outage, county
 
 def agent_offline_for_s() -> float:
     """AgentOffline's `for:` in the test copy of the rules (1m in production)."""
-    [rule] = [r for path in deploy_copies.RULES_DIR.glob("*.yml")
+    [rule] = [r for path in deploy_files.RULES_DIR.glob("*.yml")
               for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
               for r in group["rules"] if r.get("alert") == "AgentOffline"]  # fmt: skip
-    return deploy_copies.duration_seconds(rule["for"]) / 60 * FOR_SECONDS_PER_MINUTE
+    return deploy_files.duration_seconds(rule["for"]) / 60 * FOR_SECONDS_PER_MINUTE
 
 
 def agent_offline_states(stack: Stack, school: str) -> dict[str, list[int]]:

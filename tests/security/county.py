@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.harness.requirements import require_binary
+from schoolnet_stack.requirements import require_binary
 
 AGENT_USER = "hx-agents"
 COLLECTOR_USER = "schoolnet-collector"

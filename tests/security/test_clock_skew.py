@@ -20,6 +20,7 @@ import pytest
 
 from agent import contract
 from agent.publish import BrokerSettings, Publisher, Spool
+from schoolnet_stack.servers import wait_until
 from tests.collector.running import (
     COUNTY,
     DeadLetterWatcher,
@@ -29,7 +30,6 @@ from tests.collector.running import (
 )
 from tests.collector.running import Publisher as PlainClient
 from tests.contract.examples import contract_examples
-from tests.harness.servers import wait_until
 
 pytestmark = pytest.mark.servers
 

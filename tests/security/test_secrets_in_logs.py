@@ -18,9 +18,9 @@ import pytest
 
 from agent import contract
 from agent.publish import BrokerSettings, Publisher, Spool
+from schoolnet_stack.servers import wait_until
 from tests.collector.running import InProcessCollector, healthz, scrape, write_config
 from tests.contract.examples import contract_examples
-from tests.harness.servers import wait_until
 from tests.security.collectors import HEALTHY, VerboseCollector
 from tests.security.county import (
     AGENT_USER,

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pytest
 
 from agent.publish import BrokerSettings, Publisher, Spool
+from schoolnet_stack.servers import Mosquitto, free_port, wait_until
 from tests.collector.running import write_config
-from tests.harness.servers import Mosquitto, free_port, wait_until
 from tests.security.collectors import collector_in_process
 from tests.security.county import (
     Certificate,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.agent.daemon.school import COMMAND_KEY, COMMAND_KEY_ENV, LoopbackSchool
+from schoolnet_stack.school import COMMAND_KEY, COMMAND_KEY_ENV, LoopbackSchool
 
 
 @pytest.fixture

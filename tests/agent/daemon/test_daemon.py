@@ -28,7 +28,8 @@ from agent import __version__, contract, daemon
 from agent.config import load_config, read_secret
 from agent.daemon import run_agent
 from agent.wiring import session_window
-from tests.agent.daemon.school import (
+from schoolnet_stack.county_broker import CountyBroker, Listener, Received
+from schoolnet_stack.school import (
     COMMAND_KEY,
     COUNTY,
     LAMP_HOURS,
@@ -38,8 +39,7 @@ from tests.agent.daemon.school import (
     SESSION,
     UNMEETABLE_MBPS,
 )
-from tests.agent.publish.broker import CountyBroker, Listener, Received
-from tests.harness.servers import wait_until
+from schoolnet_stack.servers import wait_until
 
 pytestmark = pytest.mark.servers
 REPO = Path(__file__).resolve().parents[3]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from agent import contract
 from agent.publish import BrokerSettings, Publisher, Spool
-from tests.agent.publish.broker import AGENT_PASSWORD, AGENT_USER, COUNTY
+from schoolnet_stack.county_broker import AGENT_PASSWORD, AGENT_USER, COUNTY
 
 FIRST_TS_MS = 1_795_570_200_000  # message n is measured at FIRST_TS_MS + n
 ROOT = Path(__file__).resolve().parents[3]

@@ -12,7 +12,8 @@ import pytest
 
 from agent.publish import Publisher, Spool
 from agent.publish.mqtt import window_size
-from tests.agent.publish.broker import COUNTY, Listener, agent_settings
+from schoolnet_stack.county_broker import COUNTY, Listener, agent_settings
+from schoolnet_stack.servers import wait_until
 from tests.agent.publish.driver import (
     FIRST_TS_MS,
     AgentProcess,
@@ -20,7 +21,6 @@ from tests.agent.publish.driver import (
     numbered_body,
     numbered_payload,
 )
-from tests.harness.servers import wait_until
 
 pytestmark = pytest.mark.servers
 OUTAGE_S = 60

@@ -11,13 +11,14 @@ import pytest
 from agent import contract
 from agent.publish import BrokerSettings, Publisher, Spool
 from agent.publish.mqtt import window_size
-from tests.agent.publish.broker import (
+from schoolnet_stack.county_broker import (
     AGENT_PASSWORD,
     COUNTY,
     Listener,
     agent_settings,
     start_county_broker,
 )
+from schoolnet_stack.servers import wait_until
 from tests.agent.publish.driver import (
     FIRST_TS_MS,
     AgentProcess,
@@ -25,7 +26,6 @@ from tests.agent.publish.driver import (
     numbered_body,
     numbered_payload,
 )
-from tests.harness.servers import wait_until
 
 pytestmark = pytest.mark.servers
 SCHOOL = "hx-s1"

@@ -20,9 +20,9 @@ import pytest
 
 from agent import contract
 from agent.probes.speed_test import SpeedTestResult, speedtest_body
+from schoolnet_stack.netns import Link
+from schoolnet_stack.requirements import require_binary, require_netns
 from tests.agent.speed.processes import wait_for_line
-from tests.harness.netns import Link
-from tests.harness.requirements import require_binary, require_netns
 
 pytestmark = pytest.mark.netns
 
@@ -49,8 +49,8 @@ class CountySide:
             self._serve(["iperf3", "-s", "-B", ip, "-p", str(port), "--forceflush"], "Server listening")
         self.servers = {
             "iperf3": f"{ip}:{IPERF3_PORT}",
-            "http": self._serve([sys.executable, "-m", "tests.peers.speed_http_server", "--host", ip], "listening"),
-            "speedtest": self._serve([sys.executable, "-m", "tests.peers.speedtest_server", "--host", ip], "listening"),
+            "http": self._serve([sys.executable, "-m", "schoolnet_stack.peers.speed_http_server", "--host", ip], "listening"),
+            "speedtest": self._serve([sys.executable, "-m", "schoolnet_stack.peers.speedtest_server", "--host", ip], "listening"),
         }
 
     def stop(self) -> None:

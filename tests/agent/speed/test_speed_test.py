@@ -31,7 +31,7 @@ from agent.probes.speed_test import (
     split_host_port,
     with_wan_and_cpu,
 )
-from tests.peers.speed_http_server import SpeedHttpServer
+from schoolnet_stack.peers.speed_http_server import SpeedHttpServer
 
 NOW_MS = 1795570200000
 ROUTES = """\

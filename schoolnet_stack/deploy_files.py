@@ -20,7 +20,7 @@ from typing import Callable
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 RULES_DIR = REPO / "deploy" / "rules"
 ALERTMANAGER_DIR = REPO / "deploy" / "alertmanager"
 ALERTMANAGER_CONFIG = ALERTMANAGER_DIR / "alertmanager.yml"

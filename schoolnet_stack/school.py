@@ -21,13 +21,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.harness.requirements import require_root
-from tests.peers.dns import start_on_port_53
-from tests.peers.http import HttpPeer
-from tests.peers.pjlink import PjlinkPeer
-from tests.peers.speed_http_server import SpeedHttpServer
-from tests.peers.tcp import Blackhole, Listener, closed_port
-from tests.peers.udp_echo import UdpEcho
+from schoolnet_stack.peers.dns import start_on_port_53
+from schoolnet_stack.peers.http import HttpPeer
+from schoolnet_stack.peers.pjlink import PjlinkPeer
+from schoolnet_stack.peers.speed_http_server import SpeedHttpServer
+from schoolnet_stack.peers.tcp import Blackhole, Listener, closed_port
+from schoolnet_stack.peers.udp_echo import UdpEcho
+from schoolnet_stack.requirements import require_root
 
 COUNTY, SCHOOL = "hx", "hx-test-zx"
 MQTT_PASSWORD = "pw-9Lq#mqtt-not-for-logs"

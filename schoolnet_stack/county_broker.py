@@ -20,7 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent.publish import BrokerSettings
-from tests.harness.servers import Mosquitto, free_port
+from schoolnet_stack.servers import Mosquitto, free_port
 
 COUNTY = "hx"
 AGENT_USER, AGENT_PASSWORD = "hx-agents", "pw-Zq8#agent-secret"

@@ -10,9 +10,8 @@ import uuid
 import paho.mqtt.client as mqtt
 import pytest
 
-from tests.conftest import NEVER_FIRING_RULES
-from tests.harness import requirements
-from tests.harness.servers import (
+from schoolnet_stack import requirements
+from schoolnet_stack.servers import (
     Mosquitto,
     ServerError,
     alertmanager_config,
@@ -20,6 +19,7 @@ from tests.harness.servers import (
     check_rules,
     mqtt_connack,
 )
+from tests.conftest import NEVER_FIRING_RULES
 
 pytestmark = pytest.mark.servers
 
