@@ -36,12 +36,13 @@ import paho.mqtt.client as mqtt
 import yaml
 
 from agent import contract
-from bench.central import CollectorProcess, collector_config
+from bench.central import collector_config
 from bench.gateway import AgentProcess, LoopbackSchool
 from bench.plan import RunPlan, say
 from bench.processes import REPO
 from bench.report import Figure, Outcome, Target
 from schoolnet_stack import deploy_files
+from schoolnet_stack.processes import CollectorProcess
 from schoolnet_stack.servers import (
     Alertmanager,
     Mosquitto,
@@ -157,7 +158,7 @@ class Pipeline:
         group = "alert-" + ("production" if variant == PRODUCTION else "for0")
         self.collector = CollectorProcess(collector_config(folder, group, group, broker_port, self.store.url))
         servers.callback(self.collector.stop)
-        self.collector.start().wait_subscribed()
+        self.collector.start()
 
     def _rule_files(self, folder: Path) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)

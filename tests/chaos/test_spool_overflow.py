@@ -37,8 +37,8 @@ from agent.publish import Publisher, Spool, broker_settings
 from agent.wiring import probe_setup
 from schoolnet_stack import deploy_files
 from schoolnet_stack.peers.tcp import Listener, closed_port
+from schoolnet_stack.processes import InProcessCollector, write_collector_config
 from schoolnet_stack.servers import wait_until
-from tests.collector.running import InProcessCollector, write_config
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -277,7 +277,7 @@ def test_a_full_spool_drops_the_oldest_reports_the_count_and_pages_the_county(
     line, panel = Line(mosquitto.port), Listener(backlog=1024)  # never accepts: room for every sweep
     config = load_config(write_school_config(tmp_path, line.port, panel.port))
     assert config.spool.max_messages == SPOOL_BOUND
-    collector_config = write_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-spool")
+    collector_config = write_collector_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-spool")
     try:
         with InProcessCollector(collector_config):
             outage, dropped_total = asyncio.run(run_school(config, line))

@@ -13,14 +13,12 @@ import time
 
 from collector.metrics import Metrics
 from collector.service import INBOX_BATCHES
+from schoolnet_stack.processes import InProcessCollector, scrape, write_collector_config
 from tests.collector.running import (
-    InProcessCollector,
     Publisher,
     distinct_timestamps,
     samples_by_series,
-    scrape,
     traffic,
-    write_config,
 )
 
 WINDOW = 50  # batch.max_messages, also the Receive Maximum we announce
@@ -52,7 +50,7 @@ class Watched(Metrics):
 
 
 def collector_config(tmp_path, mosquitto, victoria_metrics, client_id: str, **broker):
-    return write_config(tmp_path, mosquitto.port, victoria_metrics.url, client_id, broker=broker,
+    return write_collector_config(tmp_path, mosquitto.port, victoria_metrics.url, client_id, broker=broker,
                         batch={"max_messages": WINDOW}, presence=NO_PRESENCE)  # fmt: skip
 
 

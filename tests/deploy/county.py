@@ -23,7 +23,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from schoolnet_stack.servers import LOOPBACK, Server, free_port
+from schoolnet_stack.ports import reserve_port
+from schoolnet_stack.servers import LOOPBACK, Server
 
 REPO = Path(__file__).resolve().parents[2]
 CENTRAL = REPO / "deploy" / "central"
@@ -106,9 +107,9 @@ class DeployedMosquitto(Server):
     binary = "/usr/sbin/mosquitto"
 
     def __init__(self, county: County, workdir: str | Path | None = None) -> None:
-        super().__init__(workdir)
+        self.tls_port = reserve_port()
+        super().__init__(workdir, extra_ports=[self.tls_port])
         self.county = county
-        self.tls_port = free_port()
         self.config_path = self.dir / "mosquitto.conf"
         self.pid_file = self.dir / "mosquitto.pid"
         self.data_dir = self.dir / "data"

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from agent import contract
+from schoolnet_stack.ports import reserve_port
+from schoolnet_stack.processes import InProcessCollector
 from schoolnet_stack.requirements import require_binary
-from schoolnet_stack.servers import free_port
-from tests.collector.running import InProcessCollector
 from tests.deploy.county import CENTRAL, DeployedMosquitto, Peer, make_county, render
 
 
@@ -35,7 +35,7 @@ def deployed_collector_config(broker: DeployedMosquitto, store_url: str, folder)
             f"password_file: {county.secrets / 'schoolnet-collector.password'}",
         "url: http://victoriametrics:8428": f"url: {store_url}",
         "path: /var/lib/schoolnet/deadletter.jsonl": f"path: {folder / 'deadletter.jsonl'}",
-        "listen: 127.0.0.1:9471": f"listen: 127.0.0.1:{free_port()}",
+        "listen: 127.0.0.1:9471": f"listen: 127.0.0.1:{reserve_port()}",
     }))
     return path
 

@@ -32,6 +32,7 @@ import pytest
 import yaml
 
 from schoolnet_stack import deploy_files
+from schoolnet_stack.processes import InProcessCollector, write_collector_config
 from schoolnet_stack.requirements import require_binary
 from schoolnet_stack.servers import (
     Alertmanager,
@@ -42,7 +43,7 @@ from schoolnet_stack.servers import (
     http_json,
     wait_until,
 )
-from tests.collector.running import InProcessCollector, Publisher, write_config
+from tests.collector.running import Publisher
 from tests.dashboards import panels
 from tests.rules.scenario import Agents, LiveReporting, six_schools, through_collector
 
@@ -80,7 +81,7 @@ def stack(tmp_path_factory):
     with ExitStack() as servers:
         vm = servers.enter_context(VictoriaMetrics(workdir / "vm"))
         broker = servers.enter_context(Mosquitto(workdir / "mosquitto"))
-        collector_config = write_config(workdir, broker.port, vm.url, "scenario-collector")
+        collector_config = write_collector_config(workdir, broker.port, vm.url, "scenario-collector")
         collector = servers.enter_context(InProcessCollector(collector_config))
         publisher = Publisher(broker.port, client_id="scenario-agents")
         servers.callback(publisher.close)

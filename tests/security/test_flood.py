@@ -17,15 +17,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from agent import contract
-from tests.collector.running import (
-    COUNTY,
-    InProcessCollector,
-    Publisher,
-    health_message,
-    school_id,
-    scrape,
-    write_config,
-)
+from schoolnet_stack.processes import InProcessCollector, scrape, write_collector_config
+from tests.collector.running import COUNTY, Publisher, health_message, school_id
 
 pytestmark = pytest.mark.servers
 
@@ -98,7 +91,7 @@ def watch_store(victoria_metrics, timeline: Timeline, done: threading.Event) -> 
 
 
 def test_a_flooding_school_does_not_cost_the_others_a_message(mosquitto, victoria_metrics, tmp_path):
-    config = write_config(tmp_path, mosquitto.port, victoria_metrics.url, "flood-collector")
+    config = write_collector_config(tmp_path, mosquitto.port, victoria_metrics.url, "flood-collector")
     start_ms = int(time.time() * 1000) - 60_000
     timeline, done = Timeline(), threading.Event()
     with InProcessCollector(config) as collector:
