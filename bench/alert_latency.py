@@ -37,12 +37,12 @@ import yaml
 
 from agent import contract
 from bench.central import collector_config
-from bench.gateway import AgentProcess, LoopbackSchool
 from bench.plan import RunPlan, say
 from bench.processes import REPO
 from bench.report import Figure, Outcome, Target
 from schoolnet_stack import deploy_files
-from schoolnet_stack.processes import CollectorProcess
+from schoolnet_stack.processes import AgentProcess, CollectorProcess
+from schoolnet_stack.school import LoopbackSchool
 from schoolnet_stack.servers import (
     Alertmanager,
     Mosquitto,
@@ -264,7 +264,8 @@ def run(plan: RunPlan) -> Outcome:
         servers.callback(wills.close)
         agents = {}
         for county, school in schools:
-            agents[school] = AgentProcess(peers.write_config(peers.config(broker.port, county, school)))
+            config_path = peers.write_config(peers.example_config(broker.port, county, school))
+            agents[school] = AgentProcess(config_path, log_path=config_path.with_suffix(".log"))
             servers.callback(agents[school].kill)
         plan.wait_for(lambda: all(p.value(f'last_over_time(schoolnet_agent_online{{school="{s}"}}[5m])') == 1
                                   for p in pipelines.values() for s in agents),

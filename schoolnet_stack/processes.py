@@ -107,10 +107,13 @@ class InProcessCollector:
 
 class CollectorProcess:
     """`python -m collector.cli run -c FILE` as a subprocess, its log in a file (by default
-    beside the config); its /metrics port stays reserved while it is not running."""
+    beside the config); its /metrics port stays reserved while it is not running.
+    new_session=True starts it in a session of its own, so that a Ctrl-C at the terminal
+    reaches only the program that started it (the demo), which then stops it in order."""
 
-    def __init__(self, config_path: Path, log_path: Path | None = None) -> None:
+    def __init__(self, config_path: Path, log_path: Path | None = None, *, new_session: bool = False) -> None:
         self.config_path = config_path
+        self.new_session = new_session
         self.log_path = log_path or config_path.with_suffix(".log")
         self.port = http_port(config_path)
         self.process: subprocess.Popen | None = None
@@ -126,6 +129,7 @@ class CollectorProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "collector.cli", "run", "-c", str(self.config_path)],
                 cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=self.new_session,
             )  # fmt: skip
         if wait:
             self.wait_subscribed()
