@@ -40,9 +40,9 @@ topic read schoolnet/#
 """
 
 BOUNDED_QUEUES = "max_queued_messages 1000000\n"
-"""Overrides the harness's max_queued_messages 0 ("unlimited"): with 0, mosquitto 2.0.11
+"""Overrides the stack's Mosquitto's max_queued_messages 0 ("unlimited"): with 0, mosquitto 2.0.11
 also drops a client after refusing its publish (it compares its queue length with 0 and
-answers "quota exceeded"). One test keeps the harness's 0 on purpose to meet that."""
+answers "quota exceeded"). One test keeps the stack's 0 on purpose to meet that."""
 
 
 @dataclass(frozen=True)

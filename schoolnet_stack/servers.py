@@ -1,10 +1,12 @@
-"""The real servers our tests run against: Debian's binaries, never mocks.
+"""The real servers the tests, the demo and the benchmarks run against: Debian's binaries,
+never mocks.
 
 Each server gets a free port on 127.0.0.1 (or a `host` you give, such as a netns.Link
-address in our namespace) and its own directory for config, data and log. start() waits
-until the server answers its health check; stop() is SIGTERM then SIGKILL; kill() is
-SIGKILL at once (a crash). start() again reuses the same port and data directory, so
-tests can check what survives a restart.
+address in our namespace), held for it while it is down (schoolnet_stack.ports), and its
+own directory for config, data and log. start() waits until the server answers its
+health check; stop() is SIGTERM then SIGKILL; kill() is SIGKILL at once (a crash).
+start() again reuses the same port and data directory, so tests can check what survives
+a restart.
 
     with VictoriaMetrics() as vm:
         vm.write_lines("link,school=s1 up=1")
@@ -376,7 +378,7 @@ def mqtt_connack(
 class VictoriaMetrics(Server):
     """Single-node VictoriaMetrics (Debian 1.79.5), with reads that see writes at once.
 
-    Three things hide fresh points in this version, and the harness removes all three:
+    Three things hide fresh points in this version, and this class removes all three:
       * points sit in memory until a periodic flush: about 1 s for a known series and up to
         ~10 s for a new one. Reads here call /internal/force_flush first (flush=True);
       * -search.latencyOffset below 1 s is silently raised to 1 s for instant queries,

@@ -11,10 +11,11 @@ import time
 import pytest
 
 from agent import contract
+from schoolnet_stack.deploy_files import render
 from schoolnet_stack.ports import reserve_port
 from schoolnet_stack.processes import InProcessCollector
 from schoolnet_stack.requirements import require_binary
-from tests.deploy.county import CENTRAL, DeployedMosquitto, Peer, make_county, render
+from tests.deploy.county import CENTRAL, DeployedMosquitto, Peer, make_county
 
 
 @pytest.fixture

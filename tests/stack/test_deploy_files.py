@@ -1,4 +1,4 @@
-"""The test copies of the deploy files change timings and receivers, nothing else."""
+"""The deploy files rendered for loopback change timings, receivers, ports and paths, nothing else."""
 
 from __future__ import annotations
 
@@ -90,3 +90,22 @@ def test_test_copy_shortens_each_shared_child_route_once():
         assert route["routes"] == [{"matchers": ['severity="critical"'], "group_wait": "167ms",
                                     "repeat_interval": "60000ms"}]
     assert deploy["route"]["routes"][0]["routes"][0]["group_wait"] == "10s", "the deploy config is left alone"
+
+
+def test_mosquitto_conf_moves_only_the_ports_and_paths(tmp_path):
+    text = deploy_files.mosquitto_conf("127.0.0.1", 18830, 18883, tmp_path, tmp_path / "passwd", tmp_path / "acl",
+                                       tmp_path / "tls")
+    deployed = deploy_files.MOSQUITTO_CONFIG.read_text(encoding="utf-8")
+    assert "listener 18883 127.0.0.1\n" in text and "listener 18830 127.0.0.1\n" in text
+    assert f"persistence_location {tmp_path / 'data'}/\n" in text
+    assert f"cafile {tmp_path / 'tls' / 'ca.pem'}\n" in text
+    settings_now = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert not [line for line in settings_now if "/etc/" in line or "/var/" in line or "/run/" in line]
+    settings = [line for line in deployed.splitlines() if line and not line.startswith("#")]
+    unchanged = [line for line in settings if not any(part in line for part in ("listener", "/"))]
+    assert all(f"{line}\n" in text for line in unchanged), "every other setting is the deployed one"
+
+
+def test_render_refuses_a_setting_the_deploy_file_no_longer_has():
+    with pytest.raises(AssertionError, match="update schoolnet_stack/deploy_files.py"):
+        deploy_files.render("listener 1883\n", {"listener 8883\n": "listener 1 127.0.0.1\n"})
