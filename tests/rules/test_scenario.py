@@ -27,6 +27,7 @@ import re
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import datetime
 
 import pytest
 import yaml
@@ -390,15 +391,36 @@ def agent_offline_states(stack: Stack, school: str) -> dict[str, list[int]]:
     return {state: sorted(times) for state, times in states.items()}
 
 
+def agent_offline_evaluated_ms(stack: Stack) -> int:
+    """When vmalert last evaluated AgentOffline (its own clock, ms; 0 before it has)."""
+    times = [rule.get("lastEvaluation", "") for group in stack.vmalert.rules() for rule in group["rules"]
+             if rule.get("name") == "AgentOffline"]  # fmt: skip
+    return max((rfc3339_ms(text) for text in times if text), default=0)
+
+
+def rfc3339_ms(text: str) -> int:
+    """Go's RFC 3339 with nanoseconds (2026-12-05T12:21:11.123456789Z) in ms since the epoch."""
+    found = re.fullmatch(r"(.+T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text)
+    assert found, f"{text!r} is not an RFC 3339 time"
+    whole, fraction, zone = found.groups()
+    moment = datetime.fromisoformat(whole + ("+00:00" if zone == "Z" else zone))
+    return int(moment.timestamp()) * 1000 + int((fraction or "0")[:3].ljust(3, "0"))
+
+
 @pytest.fixture(scope="module")
 def restarted(stack, county_b_down):
-    """nanhe's agent is stopped for half of AgentOffline's `for:` (30 s in production, a
-    slow restart), then is back; then the test waits until it would have been sent."""
+    """nanhe's agent is stopped until vmalert holds AgentOffline pending and has evaluated it
+    half its `for:` later (30 s in production, a slow restart), then is back; then the test
+    waits until vmalert has evaluated it past the moment it would have been sent."""
     school = stack.school(stack.county_a, "nanhe-zx")
     stopped_ms = stack.agents.stop_agent(school)
-    time.sleep(agent_offline_for_s() / 2)
+    for_ms = agent_offline_for_s() * 1000
+    wait_until(lambda: ("AgentOffline", school, "pending") in held_by_vmalert(stack)
+               and agent_offline_evaluated_ms(stack) >= stopped_ms + for_ms / 2, timeout=30,
+               what=f"vmalert holding AgentOffline pending for {school}, half its `for:` after the stop")
     stack.agents.start_agent(school)
-    time.sleep(agent_offline_for_s() + 2)
+    wait_until(lambda: agent_offline_evaluated_ms(stack) >= stopped_ms + for_ms + 2000, timeout=30,
+               what="vmalert evaluating AgentOffline 2 s past the moment it would have fired")
     wait_until(lambda: "pending" in agent_offline_states(stack, school), timeout=10,
                what=f"vmalert storing AgentOffline pending for {school}")
     return school, stopped_ms

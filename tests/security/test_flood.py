@@ -18,6 +18,7 @@ import pytest
 
 from agent import contract
 from schoolnet_stack.processes import InProcessCollector, scrape, write_collector_config
+from schoolnet_stack.servers import wait_until
 from tests.collector.running import COUNTY, Publisher, health_message, school_id
 
 pytestmark = pytest.mark.servers
@@ -99,7 +100,8 @@ def test_a_flooding_school_does_not_cost_the_others_a_message(mosquitto, victori
         normal = threading.Thread(target=publish_normally, args=(mosquitto.port, start_ms, timeline), daemon=True)
         watcher.start()
         normal.start()
-        time.sleep(ROUND_S * 4)  # the flood starts a second into normal traffic
+        wait_until(lambda: len(timeline.published) >= SCHOOLS * 4, timeout=30,
+                   what="four rounds of normal traffic: the flood starts a second into it")
         flood_started = time.time()
         flood(mosquitto.port, start_ms)
         flood_published_s = time.time() - flood_started

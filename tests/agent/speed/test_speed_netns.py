@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,11 +143,11 @@ def test_traffic_beside_the_test_shows_as_background(county):
     """A school downloading during the test: the figure drops and background_pct says why."""
     background = county.link.popen_in(
         "a",
-        ["iperf3", "-c", county.link.b_ip, "-p", str(BACKGROUND_PORT), "-R", "-P", "2", "-t", "60"],
-        stdout=subprocess.DEVNULL,
-    )
+        ["iperf3", "-c", county.link.b_ip, "-p", str(BACKGROUND_PORT), "-R", "-P", "2", "-t", "60", "--forceflush"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
     try:
-        time.sleep(1)  # the background flows own the link before the test starts
+        wait_for_line(background, "[SUM]")  # both background flows carried a second of data: they own the link
         busy = county.speed_test("iperf3")
     finally:
         background.terminate()
