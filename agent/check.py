@@ -52,10 +52,12 @@ from agent.wiring import (
     sync_report,
     sync_thresholds,
 )
+from schoolnet_core.kinds import MeasurementKind
 
 T = TypeVar("T")
 
 PASS, FAIL, INFO, NOT_TESTED = "pass", "fail", "info", "not_tested"
+_VERDICTS = {"pass": PASS, "fail": FAIL, "info": INFO}
 VERDICT_TEXT = {
     PASS: "达标 (pass)",
     FAIL: "未达标 (fail)",
@@ -90,6 +92,8 @@ class Measurements:
     speed_test_skipped: str | None = None
     icmp_problem: str | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    kinds: dict[str, dict] = field(default_factory=dict)
+    """The body of one round of each kind named under `kinds:`, by kind name."""
 
 
 def main(config: AgentConfig, secrets: Secrets, as_json: bool = False, speed_test: bool = True) -> int:
@@ -123,7 +127,13 @@ async def measure(config: AgentConfig, setup: ProbeSetup, speed_test: bool, prog
     if skipped is None:
         speed = await _attempt("speed_test", progress.during("测速中 (speed test running)",
                                                                speed_test_round(setup.speed_test)), errors)
-    return Measurements(now, broadband, classrooms, sync, window, health, speed, skipped, problem, errors)
+    kinds = {}
+    for kind, settings in config.kinds:
+        progress.step(kind.title)
+        body = await _attempt(kind.name, kind.measure(settings), errors)
+        if body is not None:
+            kinds[kind.name] = body
+    return Measurements(now, broadband, classrooms, sync, window, health, speed, skipped, problem, errors, kinds)
 
 
 def _speed_test_skipped(setup: ProbeSetup, wanted: bool) -> str | None:
@@ -220,6 +230,7 @@ def judge(config: AgentConfig, m: Measurements) -> CheckReport:
         sync_row(m.sync, config.school.rural, config.sync_classroom is not None, m.errors.get("sync"),
                  checked_bandwidth(config, m)),
     )
+    targets += tuple(kind_row(kind, settings, m) for kind, settings in config.kinds if kind.check)
     details = (
         *icmp_rows(m.icmp_problem),
         *(target_row(result) for result in (m.broadband.targets if m.broadband else ())),
@@ -230,6 +241,14 @@ def judge(config: AgentConfig, m: Measurements) -> CheckReport:
     )
     local_time = m.checked_at.astimezone(ZoneInfo(config.timetable.timezone))
     return CheckReport(config.school.id, config.school.county, local_time, targets, details)
+
+
+def kind_row(kind: MeasurementKind, settings: object, m: Measurements) -> Row:
+    """A kind named under `kinds:` judges its own round (schoolnet_core.kinds.CheckLine)."""
+    if kind.name not in m.kinds:
+        return _failed_probe(kind.name, kind.title, m.errors.get(kind.name, "no result"))
+    line = kind.check(m.kinds[kind.name], settings)
+    return Row(kind.name, kind.title, line.value, _VERDICTS[line.verdict], line.why)
 
 
 def _failed_probe(key: str, item: str, error: str) -> Row:
@@ -271,7 +290,7 @@ def _speed_notes(result: SpeedTestResult) -> list[str]:
     if result.cpu_bound:
         notes.append("CPU 满载，结果可能偏低 (a CPU core was saturated: the figure may be low)")
     if result.background_pct is not None and result.background_pct >= BUSY_WAN_PCT:
-        notes.append(f"测速期间出口其他流量占 {result.background_pct:g}% "
+        notes.append(f"测速期间出口其他流量占 {_pct(result.background_pct)} "
                      "(other traffic on the WAN during the test)")
     return notes
 
@@ -284,7 +303,7 @@ def classrooms_row(result: Sweep | None, error: str | None) -> Row:
         return Row("classrooms", item, "0 班 (no classes)", FAIL,
                    "未配置班级，请在 classrooms 中列出 (no classrooms configured: list them under classrooms)")
     ready, total = result.classes_ready, len(result.classes)
-    value = f"{ready}/{total} 班就绪，覆盖率 {result.coverage_pct:g}% ({ready} of {total} classes ready)"
+    value = f"{ready}/{total} 班就绪，覆盖率 {_pct(result.coverage_pct)} ({ready} of {total} classes ready)"
     notes = [] if result.in_hours else [
         "现在非在校时间，设备关机不算故障 (out of school hours: a device switched off is no fault)"]
     if ready < total:
@@ -332,7 +351,7 @@ def target_row(result: TargetResult) -> Row:
     target = result.target
     item = f"宽带目标 (target) {target.name} [{target.endpoint}]"
     if result.up:
-        value = f"可达 (up) {_ms(result.rtt_ms)} ms, 丢包 (loss) {result.loss_pct:g}%"
+        value = f"可达 (up) {_ms(result.rtt_ms)} ms, 丢包 (loss) {_pct(result.loss_pct)}"
         return Row(f"target:{target.name}", item, value, PASS)
     return Row(f"target:{target.name}", item, f"不可达 (down: {result.status})", FAIL, result.detail)
 
@@ -416,7 +435,7 @@ def path_row(result: SyncResult, config: AgentConfig) -> Row:
     """Judged against the thresholds alone (assess() with nothing else wrong)."""
     path = result.path
     value = (f"RTT {_ms(path.rtt_ms)} ms, 抖动 (jitter) {_ms(path.jitter_ms)} ms, "
-             f"丢包 (loss) {path.loss_pct:g}%, MOS {path.mos:g}")
+             f"丢包 (loss) {_pct(path.loss_pct)}, MOS {path.mos:g}")
     problems = assess(PlatformResult("ok"), path, (), sync_thresholds(config.sync_classroom.thresholds))
     item = "线路质量 (path quality)"
     if problems:
@@ -435,9 +454,9 @@ def health_rows(health: Health | None, error: str | None) -> tuple[Row, ...]:
     if health is None:
         return (Row("health", "网关状态 (gateway health)", "读取出错 (cannot read)", INFO, error or ""),)
     return (
-        Row("health:cpu", "网关 CPU (gateway CPU)", f"{health.cpu_pct:g}%", INFO),
-        Row("health:memory", "网关内存 (gateway memory)", f"{health.mem_pct:g}%", INFO),
-        Row("health:disk", "缓存所在磁盘 (disk of the spool)", f"{health.disk_pct:g}%", INFO),
+        Row("health:cpu", "网关 CPU (gateway CPU)", _pct(health.cpu_pct), INFO),
+        Row("health:memory", "网关内存 (gateway memory)", _pct(health.mem_pct), INFO),
+        Row("health:disk", "缓存所在磁盘 (disk of the spool)", _pct(health.disk_pct), INFO),
     )
 
 
@@ -450,7 +469,12 @@ def _ms(value: float | None) -> str:
 
 
 def _percent(value: float | None) -> str:
-    return "未知 (unknown)" if value is None else f"{value:g}%"
+    return "未知 (unknown)" if value is None else _pct(value)
+
+
+def _pct(value: float) -> str:
+    """One decimal place, as the boards show percentages: 66.7%, 100.0%, never 66.667%."""
+    return f"{value:.1f}%"
 
 
 # --- rendering (pure) ------------------------------------------------------------------------
@@ -539,4 +563,4 @@ def measurement_bodies(config: AgentConfig, m: Measurements) -> dict[str, Any]:
         bodies["health"] = {key: value for key, value in vars(m.health).items() if not key.startswith("spool_")}
     if m.speed_test is not None:
         bodies["speedtest"] = speedtest_body(m.speed_test, "on_demand", config.speed_test.target_mbps)
-    return bodies
+    return {**bodies, **m.kinds}

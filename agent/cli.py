@@ -13,15 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from agent import check, daemon
-from agent.config import (
-    AgentConfig,
-    ConfigError,
-    Secret,
-    SecretRef,
-    SyncClassroom,
-    load_config,
-    read_secret,
-)
+from agent.config import AgentConfig, SyncClassroom, load_config
+from schoolnet_core.config import ConfigError, Secret, SecretRef, read_secret
 
 DEFAULT_CONFIG = "/etc/schoolnet/agent.yaml"
 EXIT_CONFIG_ERROR = 2

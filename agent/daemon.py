@@ -28,11 +28,12 @@ import sys
 import time
 from collections.abc import Awaitable, Iterator
 from datetime import datetime, timezone
+from functools import partial
 from typing import Callable
 
 from agent import __version__
 from agent.commands import CommandDoor, Refusal
-from agent.config import AgentConfig, ConfigError, ConfigProblem
+from agent.config import AgentConfig
 from agent.probes.broadband import broadband_body
 from agent.probes.devices import classrooms_body
 from agent.probes.health import health_body
@@ -55,6 +56,8 @@ from agent.wiring import (
     sync_bandwidth,
     sync_report,
 )
+from schoolnet_core.config import ConfigError, ConfigProblem
+from schoolnet_core.kinds import MeasurementKind
 
 log = logging.getLogger("agent.daemon")
 
@@ -140,7 +143,8 @@ def _publisher(config: AgentConfig, secrets: Secrets, spool: Spool,
     password = secrets[config.broker.password].reveal()
     try:
         return Publisher(broker_settings(config.broker, password), config.school.county,
-                         config.school.id, spool, on_command=on_command)
+                         config.school.id, spool, on_command=on_command,
+                         school_name=config.school.name)
     except ValueError as error:
         raise _start_error(config, "broker", str(error)) from None
 
@@ -211,6 +215,8 @@ class Agent:
         if self._setup.sync is not None:
             yield every(SYNC_EVERY_S, "sync", self.sync, first_after_s=config.sweep.timeout_s + SYNC_DELAY_S)
         yield every(config.health.interval_s, "health", self.health)
+        for kind, settings in config.kinds:
+            yield every(kind.interval_s(settings), kind.name, partial(self.extra_kind, kind, settings))
         if self._setup.speed_test is None:
             log.warning("未配置测速服务器，不测速 / speed_test.server is not set: no speed tests")
         elif self._setup.speed_plan is not None:
@@ -243,6 +249,11 @@ class Agent:
         ts_ms = _ms(_utc_now())
         result = await health_round(self._config.spool.path, self._publisher.stats().spool)
         await self._publish("health", health_body(result), ts_ms)
+
+    async def extra_kind(self, kind: MeasurementKind, settings: object) -> None:
+        """One round of a kind named under `kinds:` (schoolnet_core.kinds)."""
+        ts_ms = _ms(_utc_now())
+        await self._publish(kind.name, await kind.measure(settings), ts_ms)
 
     async def speed_test(self, trigger: str) -> None:
         ts_ms = _ms(_utc_now())

@@ -17,11 +17,12 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from agent import config as cfg
-from agent.config import AgentConfig, ConfigError, ConfigProblem, Secret, SecretRef
+from agent.config import AgentConfig
 from agent.probes import Endpoint, broadband, devices
 from agent.probes.speed_test import SpeedTestResult, SpeedTestSettings
 from agent.probes.sync_classroom import WEEKDAYS, SyncResult, Thresholds, sync_body
 from agent.schedule import Lesson, SpeedTestPlan
+from schoolnet_core.config import ConfigError, ConfigProblem, Secret, SecretRef
 
 SESSION_LEAD = timedelta(minutes=15)
 """How long before a synchronous session the agent already names it in its sync report:

@@ -33,7 +33,7 @@ from paho.mqtt.client import MQTTv5
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent import contract
+from schoolnet_core import contract
 from schoolnet_stack.county_broker import CountyBroker, Listener
 from schoolnet_stack.processes import AgentProcess
 from schoolnet_stack.school import (

@@ -35,11 +35,11 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import yaml
 
-from agent import contract
 from bench.central import collector_config
 from bench.plan import RunPlan, say
 from bench.processes import REPO
 from bench.report import Figure, Outcome, Target
+from schoolnet_core import contract
 from schoolnet_stack import deploy_files
 from schoolnet_stack.processes import AgentProcess, CollectorProcess
 from schoolnet_stack.school import LoopbackSchool

@@ -23,8 +23,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 
-from agent import contract
 from bench import schools
+from schoolnet_core import contract
 
 CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, PINGREQ, DISCONNECT = 1, 2, 3, 4, 8, 9, 12, 14
 KEEPALIVE_S = 60  # the example agent config's broker.keepalive_s

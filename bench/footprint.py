@@ -20,12 +20,12 @@ from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 
-from agent import contract
 from bench.gateway import speed_section
 from bench.plan import RunPlan, say
 from bench.processes import Programs
 from bench.report import Figure, Outcome, Target
 from bench.usage import Sample, UsageWatch, rss_mb, usage_of
+from schoolnet_core import contract
 from schoolnet_stack.netns import Link
 from schoolnet_stack.processes import AgentProcess
 from schoolnet_stack.school import TIMEZONE, LoopbackSchool

@@ -26,7 +26,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import accuracy, alert_latency, fleet, footprint, sweep, throughput
+from bench import accuracy, alert_latency, fleet, footprint, roster, sweep, throughput
 from bench.plan import RunPlan, Stopped, say
 from bench.report import Outcome, failed_outcome, render_markdown, summary_rows, to_json
 from schoolnet_stack import netns
@@ -34,10 +34,11 @@ from schoolnet_stack import netns
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 COMMITTED_REPORT = BENCH_DIR / "REPORT.md"
-BENCHMARKS = {module.NAME: module for module in (accuracy, sweep, footprint, throughput, fleet, alert_latency)}
+BENCHMARKS = {module.NAME: module for module in (accuracy, sweep, footprint, throughput, fleet, alert_latency,
+                                                 roster)}
 """In the issue's order, which is the report's."""
 BACKGROUND = ("alert_latency", "footprint")
-FOREGROUND = ("sweep", "fleet", "accuracy", "throughput")
+FOREGROUND = ("sweep", "fleet", "accuracy", "throughput", "roster")
 """sweep is made of timeouts, not CPU, and fleet's first minutes are set-up (it waits itself
 before measuring), so both can go while footprint's speed test runs; the others wait for it."""
 QUIET_LINKS_NEEDED = ("accuracy", "throughput")

@@ -20,7 +20,7 @@ import functools
 import random
 from dataclasses import dataclass
 
-from agent import contract
+from schoolnet_core import contract
 
 SCHOOLS_PER_COUNTY = 100
 MARKER_EVERY = 100

@@ -26,7 +26,6 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agent import contract
 from bench import profile, schools
 from bench.central import (
     PENDING,
@@ -40,6 +39,7 @@ from bench.plan import RunPlan, say
 from bench.processes import timed_run
 from bench.report import Figure, Outcome, Target
 from bench.usage import Usage, UsageWatch
+from schoolnet_core import contract
 from schoolnet_stack.processes import CollectorProcess
 from schoolnet_stack.servers import Mosquitto, VictoriaMetrics
 

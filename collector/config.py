@@ -1,6 +1,6 @@
 """The collector's configuration: one YAML file, read into frozen values.
 
-It is read by the agent's loader (agent.config), so a county engineer gets the same
+It is read with the shared loader (schoolnet_core.config), so a county engineer gets the same
 `FILE:LINE: KEY.PATH: what is wrong` reports, every mistake at once, as a school's IT
 teacher does. Secrets (the broker password, the store token) are only referenced here
 and read when connecting. collector/example-config.yaml documents every key.
@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-# The YAML walker and its value parsers are agent.config's; the collector reuses them
-# rather than keeping a second copy that would drift.
-from agent.config import (  # noqa: F401 - re-exported for callers of load_config
+# The YAML walker and its value parsers are schoolnet_core's, shared with the agent, so a
+# county engineer gets the same reports as a school's IT teacher.
+from schoolnet_core.config import (  # noqa: F401 - re-exported for callers of load_config
     ConfigError,
     ConfigProblem,
     Invalid,
@@ -28,16 +28,20 @@ from agent.config import (  # noqa: F401 - re-exported for callers of load_confi
     SecretRef,
     Section,
     Walk,
+    load_yaml,
+    read_secret,
+)
+from schoolnet_core.config.parsers import (
     boolean,
     broker_url,
     env_name,
     file_path,
     integer,
-    load_yaml,
+    module_name,
     number,
-    read_secret,
     shown_url,
 )
+from schoolnet_core.kinds import load as load_kind
 
 EXAMPLE_CONFIG = Path(__file__).with_name("example-config.yaml")
 DEFAULT_STORE_URL = "http://127.0.0.1:8428"
@@ -108,6 +112,8 @@ class CollectorConfig:
     deadletter: DeadLetter
     presence: Presence
     http: Http
+    kinds: tuple[str, ...] = ()
+    """Extra measurement kinds (schoolnet_core.kinds), loaded when the config is read."""
 
     def secret_refs(self) -> tuple[SecretRef, ...]:
         """Every secret the collector needs, so `check` can read them all up front."""
@@ -119,7 +125,7 @@ def load_config(path: str | os.PathLike) -> CollectorConfig:
     return load_yaml(path, _read_config, example=EXAMPLE_CONFIG)
 
 
-_SECTIONS = ("broker", "store", "batch", "deadletter", "presence", "http")
+_SECTIONS = ("broker", "store", "batch", "deadletter", "presence", "http", "kinds")
 
 
 def _read_config(walk: Walk, root: yaml.Node) -> CollectorConfig:
@@ -132,7 +138,20 @@ def _read_config(walk: Walk, root: yaml.Node) -> CollectorConfig:
         deadletter=top.section("deadletter", _read_deadletter),
         presence=top.section("presence", _read_presence),
         http=top.section("http", _read_http),
+        kinds=_load_kinds(top),
     )
+
+
+def _load_kinds(top: Section) -> tuple[str, ...]:
+    """Imports the kind modules named under `kinds:`: each registers its contract kind,
+    which is all the collector needs to validate and store it."""
+    modules = tuple(module for module in top.values("kinds", module_name) if module)
+    for module in modules:
+        try:
+            load_kind(module)
+        except ValueError as error:
+            top.problem("kinds", str(error))
+    return modules
 
 
 _BROKER_KEYS = (

@@ -13,6 +13,8 @@ import json
 import os
 from pathlib import Path
 
+from schoolnet_core.private import private_dir, private_file
+
 PAYLOAD_KEEP_BYTES = 16 * 1024
 """How much of a refused payload the envelope keeps: enough to see what went wrong,
 without copying a 5 MB flood into every dead-letter line."""
@@ -90,8 +92,8 @@ class DeadLetterFile:
 
     def _open(self):
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "ab")  # noqa: SIM115 - kept open between appends
+            private_dir(self.path.parent)
+            self._file = open(private_file(self.path), "ab")  # noqa: SIM115 - kept open between appends
         return self._file
 
     def _rotate(self) -> None:

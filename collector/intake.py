@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent import contract
+from schoolnet_core import contract
 
 INTERNAL_ERROR = "internal_error"
 

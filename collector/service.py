@@ -44,8 +44,6 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from agent import contract
-from agent.publish.mqtt import connect_failure_text, paho_logger
 from collector import intake
 from collector.batcher import Batch, BatchLimits, Delivery, Entry
 from collector.config import CollectorConfig, read_secret
@@ -53,6 +51,8 @@ from collector.deadletter import DeadLetterFile, envelope, envelope_bytes
 from collector.metrics import Metrics
 from collector.presence import LastSeen, presence_lines
 from collector.store import Store, StoreError
+from schoolnet_core import contract
+from schoolnet_core.mqtt import connect_failure_text, paho_logger
 
 log = logging.getLogger("schoolnet.collector")
 

@@ -12,7 +12,7 @@ from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
-from agent.config import Secret
+from schoolnet_core.config import Secret
 
 
 class StoreError(Exception):

@@ -15,9 +15,12 @@ from dashboards.grafana import (
     YELLOW,
     bar_gauge,
     board,
+    classroom_named,
     column,
+    name_column,
     query,
     row,
+    school_name_stat,
     stat,
     table,
     thresholds,
@@ -35,7 +38,9 @@ IN_HOURS = [
         },
     }
 ]
-DEVICE = "classroom, device, name, kind, required"
+DEVICE = "county, school, classroom, device, name, kind, required"
+"""county and school stay so that classroom_named can join the classroom's name."""
+CLASS = "county, school, classroom"
 LAMP_STEPS = thresholds(GREEN, (3000, YELLOW), (4500, RED))
 """Projector lamps typically last 3000-5000 hours; order a spare from 3000."""
 
@@ -60,8 +65,8 @@ def class_grid() -> dict:
     """One tile per class, green when its required devices all answer."""
     return stat(
         "各班就绪 Classes",
-        [query(f"max by (classroom, name) (last_over_time(schoolnet_classrooms_class_ready{{{AT_SCHOOL}}}[3m]))",
-               "{{name}}")],
+        [query(classroom_named(f"max by ({CLASS}) (last_over_time(schoolnet_classrooms_class_ready{{{AT_SCHOOL}}}[3m]))"),
+               "{{classroom_name}}（{{classroom}}）")],
         unit="none", mappings=PASS_FAIL, decimals=0, width=24, height=6, text_mode="value_and_name",
         description="必需设备全部在线的班级为就绪。A class is ready when all its required devices answer.",
     )
@@ -80,12 +85,14 @@ def devices() -> list[dict]:
          column("D", "灯泡时数 Lamp hours", unit="h", steps=LAMP_STEPS, colour=True)),
     ]
     return [
-        table("设备 Devices", [query(expr, table=True) for _, expr, _ in figures], [c for _, _, c in figures],
+        table("设备 Devices", [query(classroom_named(expr), table=True) for _, expr, _ in figures],
+              [name_column("classroom_name", "班级 Class"), *(c for _, _, c in figures)],
               hide=("Time", "county", "school"), width=16, height=10,
               description="电源与灯泡时数仅 PJLink 投影仪有。Power and lamp hours come from PJLink projectors."),
         bar_gauge("投影仪灯泡时数 Projector lamp hours",
-                  [query(f"max by (classroom, name) (last_over_time("
-                         f"schoolnet_classrooms_device_lamp_hours{selector}[1h]))", "{{classroom}} {{name}}")],
+                  [query(classroom_named(f"max by ({CLASS}, name) (last_over_time("
+                                         f"schoolnet_classrooms_device_lamp_hours{selector}[1h]))"),
+                         "{{classroom_name}} {{name}}")],
                   unit="h", steps=LAMP_STEPS, high=6000, width=8, height=10,
                   description="灯泡寿命通常 3000–5000 小时。Lamps usually last 3000-5000 hours."),
     ]
@@ -100,8 +107,8 @@ def history() -> list[dict]:
         ),
         timeseries(
             "投影仪故障标志 Projector error flags (PJLink)",
-            [query(f"max by (classroom, name) (schoolnet_classrooms_device_err_{flag}{{{AT_SCHOOL}}})",
-                   f"{{{{classroom}}}} {{{{name}}}} {flag}")
+            [query(classroom_named(f"max by ({CLASS}, name) (schoolnet_classrooms_device_err_{flag}{{{AT_SCHOOL}}})"),
+                   f"{{{{classroom_name}}}} {{{{name}}}} {flag}")
              for flag in ("lamp", "fan", "temperature", "cover", "filter", "other")],
             unit="none", high=2, line_at=2, width=12,
             description="0 正常，1 警告，2 故障。0 no error, 1 warning, 2 error.",
@@ -112,6 +119,7 @@ def history() -> list[dict]:
 def build() -> dict:
     panels = [
         row("现在 Now"),
+        school_name_stat(),
         *now(),
         class_grid(),
         row("设备 Devices"),

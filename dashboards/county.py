@@ -16,8 +16,10 @@ from dashboards.grafana import (
     board,
     column,
     link_column,
+    name_column,
     query,
     row,
+    school_named,
     stat,
     table,
     target_met,
@@ -84,8 +86,11 @@ def schools_table() -> dict:
     ]
     # max by (county, school): one row per school, and no __name__ column, which would
     # keep Grafana's merge from joining the columns into one row.
-    queries = [query(f"max by (county, school) ({name}{IN_COUNTY})", table=True) for _, name, _, _ in figures]
-    columns = [column(ref, title, **props) for ref, _, title, props in figures]
+    # Each query carries the school's name (school_named), so the merged row shows it.
+    queries = [query(school_named(f"max by (county, school) ({name}{IN_COUNTY})"), table=True)
+               for _, name, _, _ in figures]
+    columns = [name_column("school_name", "学校名称 School name"),
+               *(column(ref, title, **props) for ref, _, title, props in figures)]
     return table(
         "各校达标情况 Schools against the targets", queries, columns,
         links=[link_column("school", "学校详情 School detail", SCHOOL_BOARD)],

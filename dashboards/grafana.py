@@ -266,6 +266,39 @@ def link_column(field: str, title: str, url: str) -> dict:
     }
 
 
+SCHOOL_NAME_INFO = "schoolnet:school_name:info"
+CLASSROOM_NAME_INFO = "schoolnet:classroom_name:info"
+"""The names the boards show beside the ids (deploy/rules/names.yml): one series per
+school / classroom, value 1, so a join never drops a row nor changes a value."""
+
+
+def school_named(expr: str, county: str = "$county") -> str:
+    """`expr`, whose series carry county and school, with the school's display name as the
+    label `school_name`: people on duty know schools by name, not by id."""
+    return f'({expr}) * on (county, school) group_left (school_name) {SCHOOL_NAME_INFO}{{county="{county}"}}'
+
+
+def classroom_named(expr: str, county: str = "$county", school: str = "$school") -> str:
+    """`expr`, whose series carry county, school and classroom, with the classroom's
+    display name as the label `classroom_name`."""
+    info = f'{CLASSROOM_NAME_INFO}{{county="{county}", school="{school}"}}'
+    return f"({expr}) * on (county, school, classroom) group_left (classroom_name) {info}"
+
+
+def school_name_stat() -> dict:
+    """A board about one school says which school, by name with its id beside."""
+    return stat("学校 School", [query(f'{SCHOOL_NAME_INFO}{{county="$county", school="$school"}}',
+                                      "{{school_name}}（{{school}}）")],
+                unit="none", steps=thresholds(BLUE), decimals=0, width=24, height=3, text_mode="name",
+                description="学校名称来自代理配置 school.name（deploy/rules/names.yml）。"
+                            "The school's name from its agent's config.")
+
+
+def name_column(field: str, title: str) -> dict:
+    """Shows the label column `field` (school_name, classroom_name) under a bilingual title."""
+    return {"matcher": {"id": "byName", "options": field}, "properties": [{"id": "displayName", "value": title}]}
+
+
 def row(title: str) -> dict:
     return {"type": "row", "title": title, "collapsed": False, "panels": [], "gridPos": {"h": 1, "w": GRID_WIDTH}}
 

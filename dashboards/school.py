@@ -12,6 +12,7 @@ from dashboards.grafana import (
     board,
     query,
     row,
+    school_name_stat,
     stat,
     state_timeline,
     target_met,
@@ -117,6 +118,7 @@ def host_health() -> list[dict]:
 def build() -> dict:
     panels = [
         row("现在 Now"),
+        school_name_stat(),
         *now(),
         row("宽带 Broadband"),
         *reachability(),

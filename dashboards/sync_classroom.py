@@ -14,8 +14,11 @@ from dashboards.grafana import (
     UP_DOWN,
     board,
     column,
+    name_column,
     query,
     row,
+    school_name_stat,
+    school_named,
     stat,
     state_timeline,
     table,
@@ -98,8 +101,8 @@ def rural_schools() -> dict:
     ]
     return table(
         "本县乡村学校 Rural schools of the county",
-        [query(expr, table=True) for _, expr, _ in figures],
-        [c for _, _, c in figures],
+        [query(school_named(expr), table=True) for _, expr, _ in figures],
+        [name_column("school_name", "学校名称 School name"), *(c for _, _, c in figures)],
         height=8,
         description="乡村学校同步课堂覆盖率的明细。The schools behind the county's rural coverage figure.",
     )
@@ -108,6 +111,7 @@ def rural_schools() -> dict:
 def build() -> dict:
     panels = [
         row("现在 Now"),
+        school_name_stat(),
         *now(),
         row("课程与就绪 Sessions and readiness"),
         *sessions(),

@@ -118,9 +118,10 @@ def _demonstrate(args: argparse.Namespace, workdir: Path, stack: ExitStack) -> i
     stack.callback(children.stop_all)
     central.start(children)
     _explain(central)
-    _start_agents(children, world, central, workdir)
+    clock = _start_agents(children, world, central, workdir)
     _watch(central, children, args.duration)
     _print_results(central)
+    _write_bureau_reports(central, clock, workdir)
     if not args.headless:
         say("\n按 Ctrl-C 停止 / press Ctrl-C to stop everything")
         try:
@@ -148,7 +149,7 @@ def _explain(central: pipe.CentralPipe) -> None:
         f"below the {TARGET_MBPS:g} Mbps target).")
 
 
-def _start_agents(children: pipe.Children, world: EmulatedWorld, central: pipe.CentralPipe, workdir: Path) -> None:
+def _start_agents(children: pipe.Children, world: EmulatedWorld, central: pipe.CentralPipe, workdir: Path):
     clock = midday_zone(datetime.now(timezone.utc))
     speed_at = speed_test_slot(clock.local_now, SPEED_TEST_LEAD_S)
     say(f"作息表时区 {clock.zone}（此刻当地 {clock.local_now:%H:%M}，在校时间、同步课进行中）；定时测速 {speed_at}。\n"
@@ -166,6 +167,23 @@ def _start_agents(children: pipe.Children, world: EmulatedWorld, central: pipe.C
     if children.exited():
         raise DemoError(f"代理启动失败 / agents did not start: {', '.join(children.exited())}; "
                         f"see their logs in {workdir}")
+    return clock
+
+
+REPORTS_DIR = Path("schoolnet-demo-reports")
+
+
+def _write_bureau_reports(central: pipe.CentralPipe, clock, workdir: Path) -> None:
+    """The document a bureau files, for the demo's day (schoolnet-report, README "Reports").
+    Written beside the user, not in the work dir, which is removed when the demo stops."""
+    from demo.bureau_report import write_reports
+
+    say("\n== 教育局报告 bureau report (schoolnet-report, 演示当天 the demo's day) ==")
+    try:
+        for path in write_reports(central.store.url, clock.zone, clock.local_now, REPORTS_DIR.resolve()):
+            say(f"  {path}")
+    except (RuntimeError, OSError) as error:
+        say(f"  报告未生成 / report not written: {error}")
 
 
 def _watch(central: pipe.CentralPipe, children: pipe.Children, duration: float) -> None:

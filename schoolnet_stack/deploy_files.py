@@ -5,8 +5,8 @@ from deploy/ when a server starts, so it runs what counties run.
 What stays exactly as deployed: every expression, label, annotation, route matcher,
 receiver name and inhibit rule, so the scenario tests the routing and rules counties run;
 every broker setting but the ports and file paths. What changes:
-  * mosquitto.conf: its listeners' ports and its file paths (pid, persistence, passwords,
-    ACL, CA and server certificate) are swapped for temporary ones; render() refuses to
+  * mosquitto.conf: its listeners' ports and its file paths (pid, persistence, the dynamic
+    security plugin's accounts, CA and server certificate) are swapped for temporary ones; render() refuses to
     run if one of them is no longer in the file, so the stack never quietly drifts;
   * rules: each `for:` and each group's `interval:` is shortened by the same factor
     (10m -> 20 s at 2 s per minute), so that a rule still evaluates as often within its
@@ -49,19 +49,18 @@ def render(text: str, substitutions: dict[str, str]) -> str:
     return text
 
 
-def mosquitto_conf(host: str, plain_port: int, tls_port: int, run_dir: Path, passwd: Path, acl: Path,
-                   tls_dir: Path) -> str:
-    """deploy/central/mosquitto/mosquitto.conf with its listeners on `host` and its files in
-    run_dir (pid, data) and tls_dir (ca.pem, server.pem, server.key, as make-certs.sh
-    leaves them). As root mosquitto would switch to the `mosquitto` user, which cannot read
+def mosquitto_conf(host: str, plain_port: int, tls_port: int, run_dir: Path, dynsec: Path, tls_dir: Path) -> str:
+    """deploy/central/mosquitto/mosquitto.conf with its listeners on `host`, its pid and data
+    in run_dir, its accounts in `dynsec` (the dynamic security plugin's state file) and its
+    certificates in tls_dir (ca.pem, server.pem, server.key, as make-certs.sh leaves them).
+    As root mosquitto would switch to the `mosquitto` user, which cannot read
     a temporary directory: then it stays root (a county's server runs it as that user)."""
     text = render(MOSQUITTO_CONFIG.read_text(encoding="utf-8"), {
         "listener 8883\n": f"listener {tls_port} {host}\n",
         "listener 1883 127.0.0.1\n": f"listener {plain_port} {host}\n",
         "/run/mosquitto/mosquitto.pid": str(run_dir / "mosquitto.pid"),
         "/var/lib/mosquitto/": f"{run_dir / 'data'}/",
-        "/etc/mosquitto/schoolnet/passwd": str(passwd),
-        "/etc/mosquitto/schoolnet/acl": str(acl),
+        "/etc/mosquitto/schoolnet/dynamic-security.json": str(dynsec),
         "/etc/mosquitto/ca_certificates/schoolnet-ca.pem": str(tls_dir / "ca.pem"),
         "/etc/mosquitto/certs/server.pem": str(tls_dir / "server.pem"),
         "/etc/mosquitto/certs/server.key": str(tls_dir / "server.key"),

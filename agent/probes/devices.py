@@ -15,10 +15,10 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agent.contract import DEVICE_KINDS
 from agent.probes import Endpoint, Reply, check
 from agent.probes.icmp import Pinger, pinger_if
 from agent.probes.pjlink import ProjectorState
+from schoolnet_core.contract import DEVICE_KINDS
 
 ICMP_TRIES = 3  # echoes per icmp device within the timeout; one lost datagram is no fault
 

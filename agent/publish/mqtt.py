@@ -41,33 +41,12 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agent import __version__, contract
+from agent import __version__
 from agent.publish.spool import Spool, SpooledMessage, SpoolStats
+from schoolnet_core import contract
+from schoolnet_core.mqtt import connect_failure_text, paho_logger, refusal_hint
 
 log = logging.getLogger(__name__)
-
-
-class _ReconnectNoise(logging.Filter):
-    """paho 2.x logs "Client is not connected" at ERROR after every failed reconnect
-    attempt; we already say why the connection failed, once per reason, so: DEBUG."""
-
-    def __init__(self, logger: logging.Logger):
-        super().__init__()
-        self._logger = logger
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if str(record.msg).startswith("Client is not connected"):
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-            return self._logger.isEnabledFor(logging.DEBUG)
-        return True
-
-
-def paho_logger(name: str) -> logging.Logger:
-    """The logger to hand paho's enable_logger(): its reconnect noise turned down to DEBUG."""
-    logger = logging.getLogger(name)
-    if not any(isinstance(f, _ReconnectNoise) for f in logger.filters):
-        logger.addFilter(_ReconnectNoise(logger))
-    return logger
 
 
 PAHO_LOG = paho_logger("agent.publish.paho")
@@ -148,35 +127,14 @@ def window_size(receive_maximum: int, max_in_flight: int = MAX_IN_FLIGHT) -> int
     return max(1, min(max_in_flight, receive_maximum - 1))
 
 
-def status_payload(county: str, school: str, online: bool, agent_version: str, ts_ms: int) -> bytes:
+def status_payload(county: str, school: str, online: bool, agent_version: str, ts_ms: int,
+                   school_name: str | None = None) -> bytes:
+    """Birth and will: presence, and the school's display name so that alerts and boards
+    can name the school (CONTRACT.md, status) even while it is offline."""
     body = {"online": online, "agent_version": agent_version}
+    if school_name:
+        body["school_name"] = school_name
     return contract.encode(contract.STATUS, county, school, ts_ms, body)
-
-
-def refusal_hint(code: int) -> str:
-    """What a county engineer should look at when the broker refuses with this reason code."""
-    if code in (0x86, 0x87, 0x8C):  # bad user name or password, not authorized, bad auth method
-        return "check broker.username / password_file in agent.yaml and the broker's ACL for this school"
-    if code == 0x90:
-        return "the topic name is invalid for this broker"
-    if code in (0x95, 0x97):
-        return "the message is too large for the broker or over its quota"
-    return "see the broker's log"
-
-
-def connect_failure_text(host: str, port: int, error: BaseException | None) -> str:
-    """One line on why a connection attempt failed, naming the agent.yaml key to check."""
-    where = f"{host}:{port}"
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return (f"TLS certificate of {where} not trusted ({getattr(error, 'verify_message', error)}); "
-                "check broker.ca_file and that broker.url names the host in the certificate")
-    if isinstance(error, ssl.SSLError):
-        return f"TLS handshake with {where} failed ({error.reason}); is it an mqtts:// port?"
-    if isinstance(error, ConnectionRefusedError):
-        return f"{where} refused the connection; is the broker running, is the port right?"
-    if isinstance(error, OSError) and error.strerror:
-        return f"cannot reach {where}: {error.strerror}"
-    return f"cannot reach {where}: {error!r}"
 
 
 @dataclass(frozen=True)
@@ -227,6 +185,7 @@ class Publisher:
         session_expiry_s: int = SESSION_EXPIRY_S,
         reconnect_max_s: int = RECONNECT_MAX_S,
         on_command: Callable[[bytes], None] | None = None,
+        school_name: str | None = None,
     ):
         for label, value in (("county", county), ("school", school)):
             problem = contract.id_problem(value)
@@ -236,6 +195,7 @@ class Publisher:
         self._broker = broker
         self._spool = spool
         self._agent_version = agent_version
+        self._school_name = school_name
         self._session_expiry_s = session_expiry_s
         self._status_topic = contract.topic(county, school, contract.STATUS)
         self._command_topic = contract.topic(county, school, contract.COMMAND)
@@ -332,7 +292,7 @@ class Publisher:
 
     def _status(self, online: bool) -> bytes:
         now_ms = int(time.time() * 1000)
-        return status_payload(self.county, self.school, online, self._agent_version, now_ms)
+        return status_payload(self.county, self.school, online, self._agent_version, now_ms, self._school_name)
 
     def _publish_birth(self) -> int:
         """Retained {"online": true} after each connect (replacing the will's false); the mid."""

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from schoolnet_core.private import private_dir, private_file
+
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
@@ -71,7 +73,7 @@ class SpoolStats:
 
 
 def health_fields(stats: SpoolStats) -> dict[str, float]:
-    """The spool's share of the health message, named as in agent/contract.py."""
+    """The spool's share of the health message, named as in schoolnet_core/contract.py."""
     return {
         "spool_depth": stats.depth,
         "spool_oldest_age_s": stats.oldest_age_s,
@@ -122,7 +124,7 @@ class Spool:
         self._disk_full = False
         self._dropping = False
         self._last_seq = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self._db = self._open()
 
     # --- the outbox -------------------------------------------------------------------
@@ -349,6 +351,7 @@ class Spool:
 
     def _connect(self) -> sqlite3.Connection:
         """Open (or create) the file, check it, and load the figures kept in memory."""
+        private_file(self.path)  # SQLite gives its -wal and -shm files the same mode
         db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA journal_mode=WAL")

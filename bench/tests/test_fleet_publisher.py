@@ -11,7 +11,6 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from agent import contract
 from bench import schools
 from bench.fleet_publisher import (
     KEEPALIVE_S,
@@ -23,6 +22,7 @@ from bench.fleet_publisher import (
     subscribe_packet,
     varint,
 )
+from schoolnet_core import contract
 from schoolnet_stack.requirements import require_binary
 from schoolnet_stack.servers import Mosquitto
 

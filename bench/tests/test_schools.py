@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent import contract
 from bench import schools
+from schoolnet_core import contract
 
 NOW_MS = 1_795_570_200_000
 

@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-from agent import contract
 from agent.check import (
     FAIL,
     INFO,
@@ -18,6 +17,7 @@ from agent.check import (
     PASS,
     CheckReport,
     Row,
+    classrooms_row,
     display_width,
     progress_line,
     render_table,
@@ -25,9 +25,11 @@ from agent.check import (
     verdict_line,
 )
 from agent.cli import main
+from agent.probes.devices import ClassResult, Sweep
 from agent.probes.quality import path_quality
 from agent.probes.sync_classroom import PlatformResult, SyncResult
 from agent.wiring import Bandwidth
+from schoolnet_core import contract
 from schoolnet_stack.requirements import require_root
 from schoolnet_stack.school import (
     COMMAND_KEY,
@@ -68,7 +70,7 @@ def test_a_school_meeting_every_target_passes(school, capsys):
     assert egress[0] == "出口带宽 ≥ 100 Mbps (egress bandwidth)" and egress[2] == "达标 (pass)"
     download = float(re.match(r"下载 ([\d.]+) /", egress[1]).group(1))
     assert download > 100
-    assert row(out, "多媒体教室")[1:3] == ["2/2 班就绪，覆盖率 100% (2 of 2 classes ready)", "达标 (pass)"]
+    assert row(out, "多媒体教室")[1:3] == ["2/2 班就绪，覆盖率 100.0% (2 of 2 classes ready)", "达标 (pass)"]
     assert row(out, "同步课堂 (synchronous")[1:] == ["就绪 (ready)", "达标 (pass)"]
     projector = row(out, "投影仪 [projector]")
     assert projector[1].endswith(f"电源开 (power on), 灯泡 {LAMP_HOURS} 小时 (lamp hours)")
@@ -96,7 +98,7 @@ def test_a_failing_school_exits_1_with_each_failure_and_why(school, capsys):
     assert egress[0] == "出口带宽 ≥ 100000 Mbps (egress bandwidth)" and egress[2] == "未达标 (fail)"
     assert "低于目标 100000 Mbps (download below the target)" in egress[3]
     classes = row(out, "多媒体教室")
-    assert classes[1:3] == ["1/2 班就绪，覆盖率 50% (1 of 2 classes ready)", "未达标 (fail)"]
+    assert classes[1:3] == ["1/2 班就绪，覆盖率 50.0% (1 of 2 classes ready)", "未达标 (fail)"]
     assert classes[3].startswith("未就绪 (not ready): 七年级(2)班 [c7-2]")  # + a note from 23:59 to 00:00
     assert row(out, "七年级(2)班 [c7-2]")[1:3] == ["必需设备 0/1 在线 (required devices up)", "未达标 (fail)"]
     panel = [line.strip() for line in out.splitlines() if f"tcp 127.0.0.1:{school.refused_port}" in line]
@@ -200,3 +202,12 @@ def test_with_bandwidth_check_too_little_bandwidth_fails_a_good_sync_path():
 def test_progress_spins_in_place_on_a_terminal_and_prints_lines_elsewhere():
     assert progress_line("测速中", 12.4, 5, tty=True) == "\r/ 测速中 12 s   "
     assert progress_line("测速中", 5.0, 1, tty=False) == "测速中 ... 5 s\n"
+
+
+def test_percentages_have_one_decimal_place_like_the_boards():
+    """Two of three classes ready reads 66.7%, as the boards show it, never 66.667%."""
+    classes = tuple(ClassResult(f"c{n}", f"{n}年级", 1, int(n < 3)) for n in (1, 2, 3))
+    shown = classrooms_row(Sweep(in_hours=True, classes=classes, devices=()), None)
+    assert shown.value == "2/3 班就绪，覆盖率 66.7% (2 of 3 classes ready)"
+    assert shown.verdict == FAIL
+    assert shown.why == "未就绪 (not ready): 3年级 [c3]"

@@ -9,21 +9,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.config import (
-    DEFAULT_TARGETS,
-    EXAMPLE_CONFIG,
-    WEEKDAYS,
-    Check,
+from agent.config import DEFAULT_TARGETS, EXAMPLE_CONFIG, Timetable, load_config
+from schoolnet_core.config import (
     ConfigError,
     ConfigProblem,
-    DateRange,
     Secret,
     SecretRef,
-    TimeRange,
-    Timetable,
-    load_config,
     read_secret,
 )
+from schoolnet_core.config.parsers import WEEKDAYS, Check, DateRange, TimeRange
 
 BASE = {
     "school": "school:\n  id: hx-test-xx\n  name: 测试中学\n  county: hx\n  rural: true\n",
@@ -535,3 +529,99 @@ def test_a_dns_target_may_name_its_port(tmp_path):
     [problem] = problems_of(write(tmp_path, config_text(broadband=broadband.replace("dns:5353", "dns:0"))))
     assert problem.path == "broadband.targets[0].check"
     assert "'dns:0': the port must be a number from 1 to 65535, e.g. dns:5353" in problem.message
+
+
+# -- mistakes a Chinese keyboard and a hand-edited indentation make (issue 14) ---------------------
+
+SCHOOL_LINES = "school:\n  id: hx-test-xx\n  name: 测试中学\n  county: hx\n  rural: true\n"
+
+
+def syntax_problem(tmp_path, school_section: str) -> str:
+    """The one problem of the minimal config whose school section is `school_section`."""
+    return str(only_problem(write(tmp_path, config_text(school=school_section))))
+
+
+@pytest.mark.parametrize(("section", "expected"), [
+    pytest.param(
+        SCHOOL_LINES.replace("  name:", "   name:"),
+        "3: school.name: 第 3 行缩进了 3 个空格，比上一行（第 2 行，2 个空格）多；同一层的键要对齐，请改为 2 个空格"
+        " / line 3 is indented 3 spaces, more than line 2 above it (2); keys of one level line up: "
+        "indent it 2 spaces", id="deeper-than-its-sibling"),
+    pytest.param(
+        SCHOOL_LINES.replace("  name:", " name:"),
+        "3: school.name: 第 3 行缩进了 1 个空格，与上面任何一层都不对齐：与第 2 行对齐请改为 2 个空格，"
+        "与第 1 行对齐请改为 0 个空格 / line 3 is indented 1 space, which lines up with no level above it: "
+        "indent it 2 spaces to line up with line 2, or 0 spaces to line up with line 1", id="between-two-levels"),
+], )
+def test_indentation_names_the_line_and_what_it_should_be(tmp_path, section, expected):
+    file = write(tmp_path, config_text(school=section))
+    assert str(only_problem(file)) == f"{file}:{expected}"
+
+
+def test_a_list_item_out_of_line_with_the_items_above(tmp_path):
+    classrooms = "classrooms:\n  - id: c7-1\n    name: 七年级(1)班\n   - id: c7-2\n    name: 七年级(2)班\n"
+    text = config_text(classrooms=classrooms)
+    file = write(tmp_path, text)
+    line = line_of(text, "- id: c7-2")
+    assert str(only_problem(file)) == (
+        f"{file}:{line}: classrooms.id: 第 {line} 行缩进了 3 个空格，与上面任何一层都不对齐："
+        f"与第 {line - 1} 行对齐请改为 4 个空格，与第 {line - 2} 行对齐请改为 2 个空格 / line {line} is indented "
+        f"3 spaces, which lines up with no level above it: indent it 4 spaces to line up with line {line - 1}, "
+        f"or 2 spaces to line up with line {line - 2}")
+
+
+def test_an_unclosed_quote(tmp_path):
+    file = write(tmp_path, config_text(school=SCHOOL_LINES.replace("name: 测试中学", 'name: "测试中学')))
+    assert str(only_problem(file)) == (
+        f'{file}:3: school.name: 第 3 行的引号 " 没有配对的结束引号；请在值的末尾补上 "（或去掉开头的 "）'
+        ' / the quote " opened on line 3 is never closed: add a closing " at the end of the value '
+        "(or remove the opening one)")
+
+
+def test_a_missing_space_after_a_colon(tmp_path):
+    file = write(tmp_path, config_text(school=SCHOOL_LINES.replace("id: hx-test-xx", "id:hx-test-xx")))
+    assert str(only_problem(file)) == (
+        f"{file}:2: school.id: 第 2 行 'id:hx-test-xx' 的冒号后缺少空格；请写成 'id: hx-test-xx'"
+        " / line 2: a space must follow the colon: write 'id: hx-test-xx'")
+
+
+def test_a_missing_colon(tmp_path):
+    file = write(tmp_path, config_text(school=SCHOOL_LINES.replace("id: hx-test-xx", "id hx-test-xx")))
+    assert str(only_problem(file)) == (
+        f"{file}:2: school.id: 第 2 行 'id hx-test-xx' 缺少冒号；请写成 'id: hx-test-xx'"
+        " / line 2 has no colon after its key: write 'id: hx-test-xx'")
+
+
+def test_a_full_width_colon_in_a_time_says_what_it_would_read(tmp_path):
+    text = config_text(speed_test='speed_test:\n  times: ["18：30"]\n')
+    file = write(tmp_path, text)
+    line = line_of(text, "18：30")
+    assert str(only_problem(file)) == (
+        f"{file}:{line}: speed_test.times[0]: 第 {line} 行的 '：' 是中文全角冒号，请改为半角 ':'"
+        f" / the '：' on line {line} is a full-width colon: type a half-width ':'；改正后读作 18:30 / corrected, it reads 18:30")
+
+
+def test_full_width_digits_in_a_number_say_what_it_would_read(tmp_path):
+    text = config_text(broadband="broadband:\n  interval_s: ３０\n")
+    file = write(tmp_path, text)
+    line = line_of(text, "３０")
+    assert str(only_problem(file)) == (
+        f"{file}:{line}: broadband.interval_s: 第 {line} 行的 '３' 是全角数字，请改为半角 '3'"
+        f" / the '３' on line {line} is a full-width digit: type a half-width '3'；改正后读作 30 / corrected, it reads 30")
+
+
+def test_a_full_width_space_in_a_key(tmp_path):
+    text = config_text(broadband="broadband:\n  \u3000interval_s: 30\n")
+    file = write(tmp_path, text)
+    line = line_of(text, "interval_s")
+    assert str(only_problem(file)) == (
+        f"{file}:{line}: broadband.\u3000interval_s: 第 {line} 行的 'U+3000' 是全角空格，请改为半角 ' '（空格 space）"
+        f" / the 'U+3000' on line {line} is a full-width space: type a half-width ' '（空格 space）"
+        "；改正后读作 'interval_s' / corrected, it reads 'interval_s'")
+
+
+def test_a_full_width_colon_after_a_key(tmp_path):
+    file = write(tmp_path, config_text(school=SCHOOL_LINES.replace("name: 测试中学", "name：测试中学")))
+    assert str(only_problem(file)) == (
+        f"{file}:3: school.name: 第 3 行的 '：' 是中文全角冒号，请改为半角 ':'"
+        " / the '：' on line 3 is a full-width colon: type a half-width ':'")

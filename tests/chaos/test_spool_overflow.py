@@ -30,11 +30,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent import contract
-from agent.config import AgentConfig, load_config, read_secret
+from agent.config import AgentConfig, load_config
 from agent.daemon import Agent, CommandInbox
 from agent.publish import Publisher, Spool, broker_settings
 from agent.wiring import probe_setup
+from schoolnet_core import contract
+from schoolnet_core.config import read_secret
 from schoolnet_stack import deploy_files
 from schoolnet_stack.peers.tcp import Listener, closed_port
 from schoolnet_stack.processes import InProcessCollector, write_collector_config

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from agent import contract
+from schoolnet_core import contract
 from tests.contract.examples import contract_examples
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from agent import contract
+from schoolnet_core import contract
 from schoolnet_stack.processes import (
     InProcessCollector,
     healthz,

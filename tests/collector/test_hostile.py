@@ -8,7 +8,7 @@ import json
 import time
 from collections import Counter
 
-from agent import contract
+from schoolnet_core import contract
 from schoolnet_stack.processes import InProcessCollector, scrape, write_collector_config
 from tests.collector.running import (
     DeadLetterWatcher,

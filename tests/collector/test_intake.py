@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from agent import contract
 from collector import intake
 from collector.service import retry_delay
+from schoolnet_core import contract
 from tests.contract.examples import example_bytes
 
 NOW = 1795570200000

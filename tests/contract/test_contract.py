@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from agent import contract
+from schoolnet_core import contract
 from tests.contract.examples import contract_examples, example_bytes
+from tests.contract.influx_points import to_points
 
 NOW = 1795570200000
 COUNTY, SCHOOL = "hx", "hx-dazhuang-zx"
@@ -167,7 +168,7 @@ def test_optional_fields_may_be_null_or_absent():
 
 def _lines(kind: str, payload: bytes = b"", received_ms=None) -> list:
     message = contract.validate(topic(kind), payload or example_bytes(kind), NOW)
-    return [point.to_line_protocol() for point in contract.to_points(message, received_ms)]
+    return [point.to_line_protocol() for point in to_points(message, received_ms)]
 
 
 def test_speedtest_point():
@@ -205,7 +206,8 @@ def test_sync_endpoint_inherits_session_and_rural():
 
 def test_status_point_is_stamped_when_received():
     (line,) = _lines("status", example_bytes("status", online=False), received_ms=NOW + 5)
-    assert line == f"schoolnet_agent,agent_version=0.1.0,county=hx,school=hx-dazhuang-zx online=false {NOW + 5}"
+    assert line == (f"schoolnet_agent,agent_version=0.1.0,county=hx,school=hx-dazhuang-zx,school_name=大庄中学 "
+                    f"online=false {NOW + 5}")
 
 
 def test_tag_values_are_escaped_by_the_library():

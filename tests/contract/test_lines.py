@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent import contract
+from schoolnet_core import contract
 from tests.contract.examples import contract_examples
+from tests.contract.influx_points import to_points
 from tests.fuzz.messages import (
     NOW_MS,
     TRICKY_TEXT,
@@ -32,7 +33,7 @@ RECEIVED_MS = NOW_MS + 1234
 
 
 def library_lines(message: contract.Message, received_ms: int | None = None) -> list[str]:
-    return [point.to_line_protocol() for point in contract.to_points(message, received_ms=received_ms)]
+    return [point.to_line_protocol() for point in to_points(message, received_ms=received_ms)]
 
 
 def assert_same_lines(message: contract.Message) -> None:

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from agent import contract
+from schoolnet_core import contract
 from tests.contract.examples import contract_examples
+from tests.contract.influx_points import to_points
 
 pytestmark = pytest.mark.servers
 COUNTY, SCHOOL = "hx", "hx-dazhuang-zx"
@@ -63,7 +64,7 @@ def test_kind_round_trips_through_victoria_metrics(kind, victoria_metrics):
 
     message = contract.validate(contract.topic(COUNTY, SCHOOL, kind), payload, now_ms)
     assert isinstance(message, contract.Message), message
-    points = contract.to_points(message, received_ms=now_ms)
+    points = to_points(message, received_ms=now_ms)
     with InfluxDBClient(url=victoria_metrics.url, token="unused", org="schoolnet") as client:
         client.write_api(write_options=SYNCHRONOUS).write(bucket="schoolnet", record=points)
 

@@ -135,3 +135,47 @@ def test_layout_starts_a_new_line_when_a_panel_does_not_fit():
     placed = grafana.board("u", "t", [grafana.row("r"), *[grafana.stat(str(i), [grafana.query("m")], width=10)
                                                        for i in range(3)]], variables=[])["panels"]
     assert [(p["gridPos"]["x"], p["gridPos"]["y"]) for p in placed] == [(0, 0), (0, 1), (10, 1), (0, 6)]
+
+
+# -- names beside ids (deploy/rules/names.yml) -------------------------------------------------------
+
+SCHOOL_JOIN = "* on (county, school) group_left (school_name) schoolnet:school_name:info{"
+CLASSROOM_JOIN = "* on (county, school, classroom) group_left (classroom_name) schoolnet:classroom_name:info{"
+
+
+def shows(expr: str, label: str) -> bool:
+    """The query's series are one per `label` (it keeps the label in an outer `by`)."""
+    return bool(re.search(rf"by \([^)]*\b{label}\b", expr))
+
+
+def test_every_query_that_lists_schools_or_classrooms_names_them():
+    listing = {"school": 0, "classroom": 0}
+    for board in BOARDS.values():
+        for query in panels.panel_queries(board):
+            if shows(query.expr, "classroom"):
+                listing["classroom"] += 1
+                assert query.expr.count(CLASSROOM_JOIN) == 1, query
+            elif shows(query.expr, "school") and 'school="$school"' not in query.expr:
+                listing["school"] += 1
+                assert query.expr.count(SCHOOL_JOIN) == 1, query
+    assert listing == {"school": 10, "classroom": 12}  # county and rural tables; classrooms board
+
+
+@pytest.mark.parametrize("uid", ["schoolnet-school", "schoolnet-classrooms", "schoolnet-sync"])
+def test_a_board_about_one_school_names_it_first(uid):
+    first = BOARDS[uid]["panels"][1]
+    assert first["title"] == "学校 School"
+    assert [t["expr"] for t in first["targets"]] == ['schoolnet:school_name:info{county="$county", school="$school"}']
+    assert first["targets"][0]["legendFormat"] == "{{school_name}}（{{school}}）"
+    assert first["options"]["textMode"] == "name"
+
+
+def test_tables_and_legends_show_the_names():
+    county_table = next(p for p in BOARDS["schoolnet-county"]["panels"] if p["title"].startswith("各校达标情况"))
+    assert county_table["fieldConfig"]["overrides"][0] == grafana.name_column("school_name", "学校名称 School name")
+    devices = next(p for p in BOARDS["schoolnet-classrooms"]["panels"] if p["type"] == "table")
+    assert devices["fieldConfig"]["overrides"][0] == grafana.name_column("classroom_name", "班级 Class")
+    legends = {p["title"]: p["targets"][0]["legendFormat"] for p in BOARDS["schoolnet-classrooms"]["panels"]
+               if p.get("targets")}
+    assert legends["各班就绪 Classes"] == "{{classroom_name}}（{{classroom}}）"
+    assert legends["投影仪灯泡时数 Projector lamp hours"] == "{{classroom_name}} {{name}}"

@@ -4,8 +4,8 @@ deploy/central/mosquitto/mosquitto.conf runs with only its ports and file paths 
 temporary ones (schoolnet_stack.deploy_files.mosquitto_conf, which refuses to run if one of
 them is no longer in the file, so the test never quietly drifts from what counties
 deploy); deploy/central/make-certs.sh makes its CA and certificate,
-deploy/central/credentials.py its accounts and ACL. Peer is an MQTT v5 client that records
-what the broker answered, for the tests to assert on.
+deploy/central/credentials.py its accounts (the dynamic security plugin's state file).
+Peer is an MQTT v5 client that records what the broker answered, for the tests to assert on.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ WAIT_S = 10.0
 
 SCHOOLS = {"hx-a": "hx", "hx-b": "hx", "yy-a": "yy"}
 """The county's accounts in these tests: school id -> county id."""
+COLLECTORS = ("schoolnet-collector-1", "schoolnet-collector-2")
+"""Each collector its own account, whose user name is also its only client id."""
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,8 @@ class County:
         return self.tls / "ca.pem"
 
     @property
-    def passwd(self) -> Path:
-        return self.directory / "passwd"
-
-    @property
-    def acl(self) -> Path:
-        return self.directory / "acl"
+    def dynsec(self) -> Path:
+        return self.directory / "dynamic-security.json"
 
     @property
     def secrets(self) -> Path:
@@ -68,21 +66,22 @@ class County:
     def password(self, username: str) -> str:
         return (self.secrets / f"{username}.password").read_text().strip()
 
-    def credentials(self, *argv: str, pid_file: Path | None = None) -> subprocess.CompletedProcess:
-        """Runs credentials.py on this county's files (no reload unless a pid file is given)."""
-        options = ["--passwd", str(self.passwd), "--acl", str(self.acl), "--secrets-dir", str(self.secrets),
+    def credentials(self, *argv: str, broker_port: int | None = None) -> subprocess.CompletedProcess:
+        """Runs credentials.py on this county's files: --offline unless the running broker's
+        loopback port is given."""
+        options = ["--dynsec", str(self.dynsec), "--secrets-dir", str(self.secrets),
                    "--broker-group", str(os.getgid())]
-        options += ["--pid-file", str(pid_file)] if pid_file else ["--no-reload"]
+        options += ["--broker", f"{LOOPBACK}:{broker_port}"] if broker_port else ["--offline"]
         return subprocess.run([sys.executable, str(CREDENTIALS), *argv, *options],
                               capture_output=True, text=True, timeout=60, check=False)
 
 
 def make_county(directory: Path) -> County:
-    """CA and server certificate for 127.0.0.1, the collectors, three schools, hx's operator."""
+    """CA and server certificate for 127.0.0.1, two collectors, three schools, hx's operator."""
     county = County(directory)
     subprocess.run(["sh", str(MAKE_CERTS), str(county.tls), "localhost", LOOPBACK], check=True,
                    capture_output=True, timeout=60, env={**os.environ, "BROKER_GROUP": str(os.getgid())})
-    accounts = [["collector"], ["operator", "hx"]]
+    accounts = [["collector", name] for name in COLLECTORS] + [["operator", "hx"]]
     accounts += [["school", county_id, school] for school, county_id in SCHOOLS.items()]
     for argv in accounts:
         done = county.credentials(*argv)
@@ -106,8 +105,7 @@ class DeployedMosquitto(Server):
         self.data_dir = self.dir / "data"
 
     def config_text(self) -> str:
-        return mosquitto_conf(LOOPBACK, self.port, self.tls_port, self.dir, self.county.passwd, self.county.acl,
-                              self.county.tls)
+        return mosquitto_conf(LOOPBACK, self.port, self.tls_port, self.dir, self.county.dynsec, self.county.tls)
 
     def write_config(self) -> None:
         self.data_dir.mkdir(exist_ok=True)
@@ -154,6 +152,7 @@ class Peer:
         self.messages: list[Received] = []
         self.disconnects: list[int] = []
         self.receive_maximum: int | None = None  # the broker's, from CONNACK
+        self.session_present: bool | None = None  # CONNACK's flag: the broker kept a session
         self._answers: dict[str, dict[int, object]] = {"puback": {}, "suback": {}}
         self._connack: list[int] = []
         self._changed = threading.Condition()
@@ -226,9 +225,10 @@ class Peer:
             self._answers[kind][mid] = value
             self._changed.notify_all()
 
-    def _on_connect(self, _client, _userdata, _flags, reason_code, properties) -> None:
+    def _on_connect(self, _client, _userdata, flags, reason_code, properties) -> None:
         with self._changed:
             self.receive_maximum = getattr(properties, "ReceiveMaximum", None)
+            self.session_present = bool(flags.session_present)
             self._connack.append(reason_code.value)
             self._changed.notify_all()
 

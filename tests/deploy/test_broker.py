@@ -2,7 +2,8 @@
 
 mosquitto runs deploy/central/mosquitto/mosquitto.conf itself (tests/deploy/county.py swaps
 only ports and paths), with certificates from make-certs.sh and accounts and ACL from
-credentials.py. Reason codes asserted below are what mosquitto 2.0.11 answers.
+credentials.py (the dynamic security plugin). Reason codes asserted below are what
+mosquitto 2.0.11 answers. The attacks of issue 13 are tests/deploy/test_identity.py.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import time
 
 import pytest
 
-from agent import contract
 from agent.publish.mqtt import MAX_IN_FLIGHT
+from fleet.broker import BrokerAccount, client_id
+from schoolnet_core import contract
 from schoolnet_stack.requirements import require_binary
 from tests.deploy.county import (
+    COLLECTORS,
     DEPLOY_CONF,
     SCHOOLS,
     DeployedMosquitto,
@@ -31,6 +34,7 @@ NO_SUBSCRIBERS = 0x10
 NOT_AUTHORIZED = 0x87
 PROTOCOL_ERROR = 0x82
 GROUP = "schoolnet-collectors"
+COLLECTOR = COLLECTORS[0]
 DEFAULT_QUEUE = 1000  # mosquitto's max_queued_messages when a config does not raise it
 
 
@@ -49,13 +53,14 @@ def broker(server_starter, county) -> DeployedMosquitto:
 @pytest.fixture
 def connect(broker, county):
     """connect(username, password=None, **options) -> a connected Peer on the TLS port
-    (the password defaults to the one credentials.py issued)."""
+    (the password defaults to the one credentials.py issued, the client id to the one
+    the account is bound to)."""
     peers: list[Peer] = []
 
     def open_peer(username, password=None, *, client_id=None, port=None, ca=county.ca, **options) -> Peer:
         password = password if password is not None or username is None else county.password(username)
         peer = Peer(port or broker.tls_port, username, password, ca=ca,
-                    client_id=client_id or f"test-{username}-{len(peers)}", **options)
+                    client_id=client_id or bound_id(username), **options)
         peers.append(peer)
         code = peer.connect()
         assert code == 0, f"{username}: CONNACK {code:#x}"
@@ -66,6 +71,13 @@ def connect(broker, county):
         peer.close()
 
 
+def bound_id(username: str) -> str:
+    """The one client id the plugin lets this account use."""
+    if username in SCHOOLS:
+        return client_id(BrokerAccount(username, "", "school", SCHOOLS[username], username))
+    return username
+
+
 def broadband(county_id: str, school: str) -> bytes:
     body = {"up": True, "targets_up": 1,
             "targets": [{"target": "县教育城域网", "method": "icmp", "up": True, "rtt_ms": 3.2, "loss_pct": 0.0}]}
@@ -73,7 +85,7 @@ def broadband(county_id: str, school: str) -> bytes:
 
 
 def collector(connect) -> Peer:
-    peer = connect("schoolnet-collector")
+    peer = connect(COLLECTOR)
     assert peer.subscribe(f"$share/{GROUP}/{contract.SUBSCRIPTION}") == [GRANTED_QOS_1]
     return peer
 
@@ -112,7 +124,9 @@ def test_every_listener_is_tls_or_only_on_loopback():
 def test_the_settings_that_promise_no_loss_are_there():
     text = DEPLOY_CONF.read_text()
     assert _global(text, "allow_anonymous") == "false"
-    assert _global(text, "per_listener_settings") == "false"  # the password file covers both
+    assert _global(text, "per_listener_settings") == "false"  # the plugin covers both listeners
+    assert _global(text, "plugin").endswith("/mosquitto_dynamic_security.so")
+    assert re.search(r"^(password_file|acl_file) ", text, re.MULTILINE) is None  # the plugin alone decides
     assert _global(text, "persistence") == "true"
     assert int(_global(text, "autosave_interval")) <= 60
     assert int(_global(text, "max_queued_messages")) > DEFAULT_QUEUE  # and not 0: see the file
@@ -126,7 +140,7 @@ def test_the_settings_that_promise_no_loss_are_there():
 
 def test_a_school_publishes_its_results_and_status_to_the_collectors(connect):
     listening = collector(connect)
-    school = connect("hx-a", client_id="agent-hx-hx-a")
+    school = connect("hx-a")
     result, status = broadband("hx", "hx-a"), contract.encode(
         "status", "hx", "hx-a", int(time.time() * 1000), {"online": True, "agent_version": "0.1.0"})
 
@@ -158,20 +172,19 @@ def test_a_school_cannot_report_as_another_school_or_under_another_county(connec
 def test_a_school_reads_its_own_commands_and_never_another_schools(connect):
     school_a, school_b = connect("hx-a"), connect("hx-b")
     operator = connect("operator.hx")
-    # mosquitto 2.0.11 grants every subscription (GRANTED_QOS_1) and checks the ACL per
-    # message when delivering, so refusal shows as messages that never arrive.
+    # The plugin checks subscriptions when they are made (a file ACL granted these).
     assert school_a.subscribe(contract.topic("hx", "hx-a", "cmd")) == [GRANTED_QOS_1]
-    assert school_a.subscribe(contract.topic("hx", "hx-b", "cmd")) == [GRANTED_QOS_1]
-    assert school_a.subscribe(contract.topic("hx", "+", "cmd")) == [GRANTED_QOS_1]
+    assert school_a.subscribe(contract.topic("hx", "hx-b", "cmd")) == [NOT_AUTHORIZED]
+    assert school_a.subscribe(contract.topic("hx", "+", "cmd")) == [NOT_AUTHORIZED]
     assert school_b.subscribe(contract.topic("hx", "hx-b", "cmd")) == [GRANTED_QOS_1]
 
     assert operator.publish(contract.topic("hx", "hx-b", "cmd"), b'{"command": "speedtest", "for": "b"}') == 0
     assert operator.publish(contract.topic("hx", "hx-a", "cmd"), b'{"command": "speedtest", "for": "a"}') == 0
 
     # hx-a's own command came after hx-b's on the same connection: had hx-b's been
-    # delivered to hx-a, it would be here first. Two copies: two matching subscriptions.
-    own = [(m.topic, json.loads(m.payload)["for"]) for m in school_a.wait_for_messages(2)]
-    assert own == [("schoolnet/v1/hx/hx-a/cmd", "a")] * 2
+    # delivered to hx-a, it would be here first.
+    own = [(m.topic, json.loads(m.payload)["for"]) for m in school_a.wait_for_messages(1)]
+    assert own == [("schoolnet/v1/hx/hx-a/cmd", "a")]
     assert [m.topic for m in school_b.wait_for_messages(1)] == ["schoolnet/v1/hx/hx-b/cmd"]
 
 
@@ -205,7 +218,7 @@ def test_a_payload_over_the_contract_limit_never_reaches_the_collectors(broker, 
     topic = contract.topic("hx", "hx-a", "broadband")
     largest = b"x" * contract.MAX_PAYLOAD_BYTES
 
-    sender = connect("hx-a", client_id="oversize")
+    sender = connect("hx-a")
     sender.client.publish(topic, largest + b"x", qos=1)
     # mosquitto 2.0.11 answers PUBACK 0x95 "packet too large", a code MQTT 5 does not
     # allow in a PUBACK, and paho 2.x drops the connection as a protocol error (0x82).
@@ -213,13 +226,13 @@ def test_a_payload_over_the_contract_limit_never_reaches_the_collectors(broker, 
     sender.close()
 
     # Had the oversize message been delivered, it would be the first one here.
-    assert connect("hx-a", client_id="largest").publish(topic, largest) == 0
+    assert connect("hx-a").publish(topic, largest) == 0
     assert [len(m.payload) for m in listening.wait_for_messages(1)] == [contract.MAX_PAYLOAD_BYTES]
 
 
 def test_queued_messages_beyond_the_default_survive_a_collector_outage_and_a_restart(broker, connect):
-    collector_id, count = "schoolnet-collector-1", DEFAULT_QUEUE + 500
-    first = connect("schoolnet-collector", client_id=collector_id, session_expiry_s=3600)
+    count = DEFAULT_QUEUE + 500
+    first = connect(COLLECTOR, session_expiry_s=3600)
     assert first.subscribe(f"$share/{GROUP}/{contract.SUBSCRIPTION}") == [GRANTED_QOS_1]
     first.close()  # the collector is down; its session and subscription stay
 
@@ -230,26 +243,24 @@ def test_queued_messages_beyond_the_default_survive_a_collector_outage_and_a_res
     broker.stop()  # SIGTERM: mosquitto saves its state
     broker.start()
 
-    again = connect("schoolnet-collector", client_id=collector_id, session_expiry_s=3600)
+    again = connect(COLLECTOR, session_expiry_s=3600)
     assert sorted(m.payload for m in again.wait_for_messages(count)) == sorted(payloads)
 
 
-def test_a_new_school_can_connect_after_a_reload_and_nobody_is_disconnected(server_starter, tmp_path):
+def test_a_new_school_can_connect_once_issued_and_nobody_is_disconnected(server_starter, tmp_path):
     require_binary("openssl")
     require_binary("mosquitto_passwd")
     county = make_county(tmp_path / "county")
     broker = server_starter.start(DeployedMosquitto, county, workdir=tmp_path / "broker")
-    watching = Peer(broker.tls_port, "schoolnet-collector", county.password("schoolnet-collector"),
-                    ca=county.ca, client_id="watching")
+    watching = Peer(broker.tls_port, COLLECTOR, county.password(COLLECTOR), ca=county.ca, client_id=COLLECTOR)
     assert watching.connect() == 0
     pid = broker.process.pid
 
-    assert county.credentials("school", "hx", "hx-new").returncode == 0  # --no-reload
-    assert _connack(broker, county, "hx-new") == NOT_AUTHORIZED  # the broker does not know it yet
-    done = county.credentials("school", "hx", "hx-new", pid_file=broker.pid_file)
+    done = county.credentials("school", "hx", "hx-new", broker_port=broker.port)
     assert done.returncode == 0, done.stderr
-    assert f"reloaded mosquitto (pid {pid})" in done.stdout
+    assert "applied to the running broker" in done.stdout
     assert _connack(broker, county, "hx-new") == 0
+    assert county.password("hx-new") not in broker.log_path.read_text()  # the plugin logs ******
 
     assert broker.process.pid == pid and broker.running
     assert watching.disconnects == []
@@ -257,7 +268,8 @@ def test_a_new_school_can_connect_after_a_reload_and_nobody_is_disconnected(serv
 
 
 def _connack(broker: DeployedMosquitto, county, username: str) -> int:
-    peer = Peer(broker.tls_port, username, county.password(username), ca=county.ca, client_id=f"agent-{username}")
+    peer = Peer(broker.tls_port, username, county.password(username), ca=county.ca,
+                client_id=client_id(BrokerAccount(username, "", "school", "hx", username)))
     try:
         return peer.connect()
     finally:
@@ -277,17 +289,17 @@ def test_every_registered_school_can_connect(connect):
 def test_a_school_leaving_clears_its_retained_status_with_its_own_account(connect):
     """The retirement step in deploy/README-alerts.md: an empty retained message from the
     school's own account removes its last status, so AgentOffline stops paging for it."""
-    school = connect("hx-a", client_id="agent-hx-hx-a")
+    school = connect("hx-a")
     status_topic = contract.topic("hx", "hx-a", "status")
     will = contract.encode("status", "hx", "hx-a", int(time.time() * 1000), {"online": False, "agent_version": "0.1.0"})
     assert school.publish(status_topic, will, retain=True) in (0, 0x10)
-    before = connect("schoolnet-collector")
+    before = connect(COLLECTOR)
     assert before.subscribe(status_topic) == [GRANTED_QOS_1]
     assert [m.payload for m in before.wait_for_messages(1)] == [will]
 
     assert school.publish(status_topic, b"", retain=True) in (0, 0x10)
 
-    after = connect("schoolnet-collector")
+    after = connect(COLLECTORS[1])
     assert after.subscribe(status_topic) == [GRANTED_QOS_1]
     assert after.subscribe(contract.topic("hx", "hx-a", "broadband")) == [GRANTED_QOS_1]
     marker = broadband("hx", "hx-a")  # a retained status would come right after its SUBACK, before this

@@ -89,11 +89,13 @@ def test_the_broker_runs_the_deploy_mosquitto_conf_at_the_path_its_image_reads(c
     dockerfile = (CENTRAL / broker["build"]["dockerfile"]).read_text()
     assert 'CMD ["/usr/sbin/mosquitto", "-c", "/etc/mosquitto/mosquitto.conf"]' in dockerfile
     conf = (CENTRAL / "mosquitto/mosquitto.conf").read_text()
-    for path in re.findall(r"^(?:password_file|acl_file|cafile|certfile|keyfile) (\S+)$", conf, re.MULTILINE):
+    for path in re.findall(r"^(?:plugin_opt_config_file|cafile|certfile|keyfile) (\S+)$", conf, re.MULTILINE):
         assert any(path == target or path.startswith(target + "/") for target in mounts(broker)), path
     assert "mosquitto-data" == mounts(broker)["/var/lib/mosquitto"]
-    # The password file and ACL are replaced by rename: the folder is mounted, not the files.
+    # The plugin replaces its state file by rename: the folder is mounted, read-write.
     assert mounts(broker)["/etc/mosquitto/schoolnet"] == f"{SECRETS_DIR}/mosquitto"
+    [volume] = [v for v in broker["volumes"] if ":/etc/mosquitto/schoolnet" in v]
+    assert not volume.split("#")[0].strip().endswith(":ro")
 
 
 def test_victoriametrics_has_the_same_flags_as_on_debian(compose):
@@ -143,7 +145,7 @@ def test_the_collector_config_is_valid_and_points_at_the_compose_services(compos
     config = load_config(CENTRAL / "collector.yaml")
     assert (config.broker.host, config.broker.port, config.broker.tls) == ("mosquitto", 8883, True)
     assert config.store.url == "http://victoriametrics:8428"
-    assert config.broker.username == "schoolnet-collector"  # credentials.py's collector account
+    assert config.broker.username == config.broker.client_id == "schoolnet-collector-1"  # bound by the broker
     collector = mounts(compose["services"]["collector"])
     for needed in (config.broker.ca_file, config.broker.password.file, "/etc/schoolnet/collector.yaml"):
         assert needed in collector, needed

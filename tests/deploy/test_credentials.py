@@ -1,12 +1,15 @@
-"""deploy/central/credentials.py: the ACL blocks it writes, and the command county IT runs.
+"""fleet/broker.py's rules and deploy/central/credentials.py, which renders them.
 
-Pure parts (blocks, merging, refusals) without any server; the command against the real
-mosquitto_passwd. That the broker then enforces these blocks is tests/deploy/test_broker.py.
+Pure parts (records, roles, merging, refusals) without any server; the offline command on
+real files. That the broker enforces them is tests/deploy/test_broker.py and
+test_identity.py (each attack of issue 13 against the running deploy broker).
 """
 
 from __future__ import annotations
 
+import base64
 import importlib.util
+import json
 import stat
 import subprocess
 import sys
@@ -14,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from agent import contract
+from fleet import broker as rules
+from fleet.broker import BrokerAccount
+from schoolnet_core import contract
 from schoolnet_stack.requirements import require_binary
 from tests.deploy.county import CREDENTIALS, County
-
-TEMPLATE = CREDENTIALS.parent / "mosquitto" / "acl"
 
 
 def _load_module():
@@ -30,114 +33,133 @@ def _load_module():
 
 
 credentials = _load_module()
-Account, Refused = credentials.Account, credentials.Refused
+Refused = credentials.Refused
+SCHOOL = BrokerAccount("hx-a", "pw-a", "school", "hx", "hx-a")
+OPERATOR = BrokerAccount("operator.hx", "pw-o", "operator", "hx")
+COLLECTOR = BrokerAccount("schoolnet-collector-1", "pw-c", "collector")
 
 
-# -- the blocks ----------------------------------------------------------------------------------
+def _grants(account: BrokerAccount) -> list[tuple[str, str]]:
+    assert {acl["allow"] for acl in rules.role_acls(account)} == {True}
+    return [(acl["acltype"], acl["topic"]) for acl in rules.role_acls(account)]
 
 
-def test_a_school_writes_every_kind_of_its_own_and_reads_only_its_own_commands():
-    rules = Account("hx", "hx-a").rules()
-    assert rules == [("write", f"schoolnet/v1/hx/hx-a/{kind}") for kind in contract.KINDS] + [
-        ("read", "schoolnet/v1/hx/hx-a/cmd")]
+# -- the rules -------------------------------------------------------------------------------------
+
+
+def test_a_school_publishes_every_kind_of_its_own_and_subscribes_only_its_own_command_topic():
+    assert _grants(SCHOOL) == [("publishClientSend", f"schoolnet/v1/hx/hx-a/{kind}") for kind in contract.KINDS] + [
+        ("subscribeLiteral", "schoolnet/v1/hx/hx-a/cmd"), ("publishClientReceive", "schoolnet/v1/hx/hx-a/cmd")]
     assert "status" in contract.KINDS  # its birth and last will
-    assert ("write", "schoolnet/v1/hx/hx-a/cmd") not in rules
 
 
-def test_an_operator_writes_commands_to_its_own_county_only():
-    operator = Account("hx")
-    assert operator.username == "operator.hx"
-    assert operator.rules() == [("write", "schoolnet/v1/hx/+/cmd")]
+def test_an_operator_publishes_commands_to_its_own_county_only_and_a_collector_reads_through_its_group():
+    assert _grants(OPERATOR) == [("publishClientSend", "schoolnet/v1/hx/+/cmd")]
+    assert _grants(COLLECTOR) == [
+        ("subscribePattern", "$share/schoolnet-collectors/schoolnet/v1/#"), ("subscribePattern", "schoolnet/v1/#"),
+        ("publishClientReceive", "schoolnet/v1/#"), ("publishClientSend", "schoolnet/v1/_deadletter/#")]
 
 
-def test_an_operator_name_can_never_be_a_school_id():
-    assert contract.id_problem(Account("hx").username) is not None
+def test_every_account_but_the_admin_is_bound_to_one_client_id():
+    assert rules.client_id(SCHOOL) == "agent-hx-hx-a"
+    from agent.publish.mqtt import client_id as agents_client_id
+    assert rules.client_id(SCHOOL) == agents_client_id("hx", "hx-a")  # what the agent connects with
+    assert rules.client_id(OPERATOR) == "operator.hx"
+    assert rules.client_id(COLLECTOR) == "schoolnet-collector-1"
+    assert rules.client_id(BrokerAccount("schoolnet-admin", "x", "admin")) is None
 
 
-def test_the_block_is_mosquitto_acl_syntax():
-    assert credentials.acl_block(Account("yy", "yy-3")).splitlines() == [
-        "# school yy/yy-3",
-        "user yy-3",
-        *(f"topic write schoolnet/v1/yy/yy-3/{kind}" for kind in contract.KINDS),
-        "topic read schoolnet/v1/yy/yy-3/cmd",
-    ]
+def test_broker_files_is_one_plugin_state_that_denies_by_default():
+    files = rules.broker_files([COLLECTOR, SCHOOL, OPERATOR])
+    assert list(files) == ["dynamic-security.json"]
+    state = json.loads(files["dynamic-security.json"])
+    assert state["defaultACLAccess"] == {"publishClientSend": False, "publishClientReceive": False,
+                                         "subscribe": False, "unsubscribe": True}
+    clients = {client["username"]: client for client in state["clients"]}
+    assert {name: (c["clientid"], [r["rolename"] for r in c["roles"]]) for name, c in clients.items()} == {
+        "hx-a": ("agent-hx-hx-a", ["school.hx.hx-a"]), "operator.hx": ("operator.hx", ["operator.hx"]),
+        "schoolnet-collector-1": ("schoolnet-collector-1", ["collector"])}
+    assert "pw-a" not in files["dynamic-security.json"]  # only its hash
 
 
-# -- merging into the ACL file -----------------------------------------------------------------
+def test_the_password_hash_is_the_one_mosquitto_ctrl_writes(tmp_path):
+    """mosquitto_ctrl reads the password from its standard input, never the command line."""
+    require_binary("mosquitto_ctrl")
+    made = tmp_path / "made.json"
+    done = subprocess.run(["mosquitto_ctrl", "dynsec", "init", str(made), "someone"], input="s3cret\ns3cret\n",
+                          text=True, capture_output=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    [theirs] = json.loads(made.read_text())["clients"]
+    ours = rules.password_record("s3cret", base64.b64decode(theirs["salt"]))
+    assert ours == {key: theirs[key] for key in ("password", "salt", "iterations")}
 
 
-def test_adding_keeps_the_hand_kept_part_and_running_again_changes_nothing():
-    template = TEMPLATE.read_text()
-    once = credentials.acl_with(template, Account("hx", "hx-a"))
-    twice = credentials.acl_with(once, Account("hx", "hx-a"))
-    assert twice == once
-    head = template[: template.index(credentials.GENERATED_MARKER)]
-    assert once.startswith(head)
-    assert "user schoolnet-collector\ntopic read schoolnet/v1/#\n" in once
+@pytest.mark.parametrize(("account", "problem"), [
+    (BrokerAccount("hx-a", "x", "school", "hx", None), "needs a school id"),
+    (BrokerAccount("hx-b", "x", "school", "hx", "hx-a"), "user name must be its id"),
+    (BrokerAccount("Bad", "x", "school", "hx", "Bad"), "school id"),
+    (BrokerAccount("x", "x", "root"), "role 'root'"),
+])
+def test_accounts_that_are_not_well_formed_are_refused(account, problem):
+    with pytest.raises(ValueError, match=problem):
+        rules.broker_files([account])
 
 
-def test_blocks_are_in_a_stable_order_whatever_order_they_were_added_in():
-    template = TEMPLATE.read_text()
-    accounts = [Account("yy", "yy-1"), Account("hx", "hx-b"), Account("hx"), Account("hx", "hx-a")]
-    forward, backward = template, template
+def test_a_user_name_or_client_id_given_twice_is_refused():
+    with pytest.raises(ValueError, match="there twice"):
+        rules.broker_files([SCHOOL, BrokerAccount("hx-a", "other", "school", "hx", "hx-a")])
+
+
+# -- merging into the plugin's state ------------------------------------------------------------
+
+
+def _state(*accounts: BrokerAccount) -> dict:
+    state = credentials.read_state(Path("/nonexistent"))
     for account in accounts:
-        forward = credentials.acl_with(forward, account)
-    for account in reversed(accounts):
-        backward = credentials.acl_with(backward, account)
-    assert forward == backward
-    _, listed = credentials.split_acl(forward)
-    assert listed == [Account("hx"), Account("hx", "hx-a"), Account("hx", "hx-b"), Account("yy", "yy-1")]
+        state = credentials.with_account(state, account)
+    return state
 
 
-def test_a_stale_block_is_rewritten_with_the_contracts_kinds():
-    stale = TEMPLATE.read_text() + "\n# school hx/hx-a\nuser hx-a\ntopic write schoolnet/v1/hx/hx-a/broadband\n"
-    refreshed = credentials.acl_with(stale, Account("hx", "hx-b"))
-    assert credentials.acl_block(Account("hx", "hx-a")) in refreshed
+def test_a_stale_role_is_rewritten_with_the_contracts_kinds_and_the_order_is_stable():
+    state = _state(SCHOOL)
+    [role] = state["roles"]
+    role["acls"] = role["acls"][:1]  # as if written before the other kinds existed
+    refreshed = credentials.with_account(state, OPERATOR)
+    assert rules.role_record(SCHOOL) in refreshed["roles"]
+    backward = _state(OPERATOR, SCHOOL)
+    assert [c["username"] for c in refreshed["clients"]] == [c["username"] for c in backward["clients"]]
 
 
 def test_a_school_id_already_used_in_another_county_is_refused():
-    acl = credentials.acl_with(TEMPLATE.read_text(), Account("hx", "hx-a"))
-    with pytest.raises(Refused, match="already the school hx/hx-a"):
-        credentials.acl_with(acl, Account("yy", "hx-a"))
+    with pytest.raises(Refused, match="must be unique"):
+        credentials.with_account(_state(SCHOOL), BrokerAccount("hx-a", "", "school", "yy", "hx-a"))
 
 
-@pytest.mark.parametrize(("county", "school", "problem"), [
-    ("HX", "hx-a", "county id"), ("hx", "hx a", "school id"), ("hx", "-a", "school id"),
-    ("hx", "a" * 65, "school id"), ("hx", "schoolnet-collector", "collectors' user name"),
-])
-def test_ids_the_contract_refuses_are_refused(county, school, problem):
-    assert problem in credentials.account_problem(county, school)
-
-
-def test_an_acl_without_the_marker_or_with_a_bad_header_is_refused():
-    with pytest.raises(Refused, match="start from"):
-        credentials.split_acl("user someone\ntopic read #\n")
-    with pytest.raises(Refused, match="# school hx/Bad"):
-        credentials.split_acl(TEMPLATE.read_text() + "\n# school hx/Bad\nuser Bad\n")
+def test_retiring_drops_the_client_and_its_role():
+    state = credentials.without_account(_state(SCHOOL, OPERATOR), "hx-a")
+    assert [c["username"] for c in state["clients"]] == ["operator.hx"]
+    assert [r["rolename"] for r in state["roles"]] == ["operator.hx"]
 
 
 def test_emqx_rules_are_the_same_rules():
-    account = Account("hx", "hx-a")
-    [entry] = credentials.emqx_rules(account)
+    [entry] = credentials.emqx_rules(SCHOOL)
     assert entry["username"] == "hx-a"
-    action = {"write": "publish", "read": "subscribe"}
     assert [(rule["action"], rule["topic"]) for rule in entry["rules"]] == [
-        (action[access], topic) for access, topic in account.rules()]
+        ("publish", f"schoolnet/v1/hx/hx-a/{kind}") for kind in contract.KINDS] + [
+        ("subscribe", "schoolnet/v1/hx/hx-a/cmd")]
     assert {rule["permission"] for rule in entry["rules"]} == {"allow"}
 
 
-# -- the command -----------------------------------------------------------------------------------
+# -- the command (offline: the broker's state file) ------------------------------------------------
 
 
 @pytest.fixture
 def county(tmp_path) -> County:
-    require_binary("mosquitto_passwd")
     return County(tmp_path)
 
 
-def _hash_of(county: County, username: str) -> str:
-    lines = dict(line.split(":", 1) for line in county.passwd.read_text().splitlines())
-    return lines[username]
+def _client(county: County, username: str) -> dict:
+    return {c["username"]: c for c in json.loads(county.dynsec.read_text())["clients"]}[username]
 
 
 def test_a_password_is_issued_once_kept_on_a_second_run_and_replaced_on_rotate(county):
@@ -145,64 +167,66 @@ def test_a_password_is_issued_once_kept_on_a_second_run_and_replaced_on_rotate(c
     assert first.returncode == 0, first.stderr
     password = county.password("hx-a")
     assert len(password) == 32 and password in first.stdout
-    hashed = _hash_of(county, "hx-a")
-    assert hashed.startswith("$7$")  # mosquitto 2.0's PBKDF2-SHA512
+    hashed = _client(county, "hx-a")["password"]
+    assert rules.password_record(password, base64.b64decode(_client(county, "hx-a")["salt"]))["password"] == hashed
+    assert _client(county, "schoolnet-admin")["roles"] == [{"rolename": "admin"}]  # made on the first run
 
     again = county.credentials("school", "hx", "hx-a")
     assert again.returncode == 0, again.stderr
     assert password not in again.stdout and "already has a password" in again.stdout
-    assert _hash_of(county, "hx-a") == hashed and county.password("hx-a") == password
+    assert _client(county, "hx-a")["password"] == hashed and county.password("hx-a") == password
 
     rotated = county.credentials("school", "hx", "hx-a", "--rotate")
     assert rotated.returncode == 0, rotated.stderr
-    assert county.password("hx-a") != password and _hash_of(county, "hx-a") != hashed
+    assert county.password("hx-a") != password and _client(county, "hx-a")["password"] != hashed
 
 
-def test_files_are_readable_only_by_root_and_the_brokers_group(county):
+def test_files_are_readable_only_by_root_and_the_brokers_group_and_hold_no_password(county):
     assert county.credentials("school", "hx", "hx-a").returncode == 0
     assert county.credentials("operator", "hx").returncode == 0
-    assert stat.S_IMODE(county.passwd.stat().st_mode) == 0o640
-    assert stat.S_IMODE(county.acl.stat().st_mode) == 0o640
+    assert stat.S_IMODE(county.dynsec.stat().st_mode) == 0o640
     assert stat.S_IMODE(county.secrets.stat().st_mode) == 0o700
     for secret in county.secrets.iterdir():
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600, secret
-    assert sorted(path.name for path in county.secrets.iterdir()) == ["hx-a.password", "operator.hx.password"]
-
-
-def test_the_password_never_appears_on_mosquitto_passwds_command_line(county, tmp_path):
-    seen = tmp_path / "argv.txt"
-    tap = tmp_path / "mosquitto_passwd_tap"
-    tap.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >> {seen}\nexec mosquitto_passwd "$@"\n')
-    tap.chmod(0o755)
-    done = county.credentials("school", "hx", "hx-a", "--mosquitto-passwd", str(tap))
-    assert done.returncode == 0, done.stderr
-    assert seen.read_text().splitlines() == [str(county.passwd), "hx-a"]
-    assert county.password("hx-a") not in done.stderr
+    assert sorted(path.name for path in county.secrets.iterdir()) == [
+        "hx-a.password", "operator.hx.password", "schoolnet-admin.password"]
+    state = county.dynsec.read_text()
+    assert not any(path.read_text().strip() in state for path in county.secrets.iterdir())
 
 
 def test_a_refused_request_changes_no_file(county):
     assert county.credentials("school", "hx", "hx-a").returncode == 0
-    before = {path: path.read_bytes() for path in (county.passwd, county.acl)}
+    before = county.dynsec.read_bytes()
 
     bad_id = county.credentials("school", "hx", "Hx-B")
     taken = county.credentials("school", "yy", "hx-a")
-    assert (bad_id.returncode, taken.returncode) == (2, 2)
+    service = county.credentials("school", "hx", "schoolnet-collector-3")
+    assert (bad_id.returncode, taken.returncode, service.returncode) == (2, 2, 2)
     assert "is not a valid id" in bad_id.stderr and "must be unique" in taken.stderr
-    assert {path: path.read_bytes() for path in before} == before
-    assert sorted(path.name for path in county.secrets.iterdir()) == ["hx-a.password"]
+    assert "kept for the service accounts" in service.stderr
+    assert county.dynsec.read_bytes() == before
+    assert sorted(path.name for path in county.secrets.iterdir()) == ["hx-a.password", "schoolnet-admin.password"]
 
 
-def test_the_collectors_account_gets_a_password_and_the_acl_its_block_is_in(county):
-    done = county.credentials("collector")
-    assert done.returncode == 0, done.stderr
-    assert _hash_of(county, "schoolnet-collector").startswith("$7$")
-    assert county.acl.read_text() == credentials.acl_with(TEMPLATE.read_text())
-    assert "user schoolnet-collector\n" in county.acl.read_text()  # mosquitto starts with it
+def test_each_collector_gets_its_own_account_bound_to_its_name(county):
+    for name in ("schoolnet-collector-1", "schoolnet-collector-2"):
+        done = county.credentials("collector", name)
+        assert done.returncode == 0, done.stderr
+        assert _client(county, name)["clientid"] == name
+    assert county.credentials("collector", "hx-a").returncode == 2  # not a collector's name
+
+
+def test_changing_a_running_broker_without_its_admin_is_refused(county):
+    done = subprocess.run([sys.executable, str(CREDENTIALS), "school", "hx", "hx-a", "--dynsec", str(county.dynsec),
+                           "--secrets-dir", str(county.secrets), "--broker", "127.0.0.1:9"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and "--offline" in done.stderr
+    assert not county.dynsec.exists()
 
 
 def test_emqx_rules_print_json_without_touching_any_file(tmp_path):
     done = subprocess.run([sys.executable, str(CREDENTIALS), "emqx-rules", "hx", "hx-a"],
                           capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert '"username": "hx-a"' in done.stdout
+    assert json.loads(done.stdout)[0]["username"] == "hx-a"
     assert list(Path(tmp_path).iterdir()) == []

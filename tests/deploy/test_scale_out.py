@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent import contract
 from collector.config import load_config
 from collector.store import Store
+from schoolnet_core import contract
 from schoolnet_stack.servers import LOOPBACK
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,12 +36,14 @@ def flags(service: dict) -> dict[str, str]:
     return dict(flag.split("=", 1) for flag in service["command"])
 
 
-def test_the_two_collectors_differ_only_in_their_client_id():
+def test_the_two_collectors_differ_only_in_their_account_which_is_their_client_id():
     first, second = (load_config(path) for path in COLLECTORS)  # both valid
     assert (first.broker.client_id, second.broker.client_id) == ("schoolnet-collector-1", "schoolnet-collector-2")
+    assert (first.broker.username, second.broker.username) == ("schoolnet-collector-1", "schoolnet-collector-2")
     texts = [yaml.safe_load(path.read_text()) for path in COLLECTORS]
     for text in texts:
         text["broker"].pop("client_id")
+        text["broker"].pop("username")
     assert texts[0] == texts[1]
     assert first.broker.group == "schoolnet-collectors"
     assert first.broker.session_expiry_s > 0  # each keeps its own session while restarting
@@ -127,11 +129,16 @@ def test_emqx_keeps_the_collectors_subscription_and_refuses_what_is_not_allowed(
     settings = (SCALE_OUT / "emqx/base.hocon").read_text()
     for line in ("no_match = deny", "deny_action = ignore", "shared_subscription = true",
                  "max_mqueue_len = 1000000", "max_inflight = 100", 'bind = "0.0.0.0:8883"',
-                 'bind = "127.0.0.1:1883"', "type = built_in_database"):
+                 'bind = "127.0.0.1:1883"', "type = built_in_database", "use_username_as_clientid = true"):
         assert line in settings, line
+    # The school rules (built-in database) are checked before the file's generic ones.
+    assert settings.index("type = built_in_database") < settings.index("type = file")
     acl = (SCALE_OUT / "emqx/acl.conf").read_text()
     group = load_config(COLLECTORS[0]).broker.group
     assert f'"$share/{group}/{contract.SUBSCRIPTION}"' in acl
     rules = [line for line in acl.splitlines() if line.startswith("{")]
     assert rules[-1] == "{deny, all}."
+    assert '{deny, all, subscribe, ["$share/#", {eq, "#"}, {eq, "+/#"}, "$SYS/#"]}.' in rules
+    for collector in COLLECTORS:  # each its own account, both allowed by the collectors' rule
+        assert re.fullmatch("^schoolnet-collector-[0-9]+$", load_config(collector).broker.username)
     assert all(re.fullmatch(r"\{(allow|deny), .*\}\.", rule) for rule in rules), rules

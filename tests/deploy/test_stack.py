@@ -10,12 +10,18 @@ import time
 
 import pytest
 
-from agent import contract
+from schoolnet_core import contract
 from schoolnet_stack.deploy_files import render
 from schoolnet_stack.ports import reserve_port
 from schoolnet_stack.processes import InProcessCollector
 from schoolnet_stack.requirements import require_binary
-from tests.deploy.county import CENTRAL, DeployedMosquitto, Peer, make_county
+from tests.deploy.county import (
+    CENTRAL,
+    COLLECTORS,
+    DeployedMosquitto,
+    Peer,
+    make_county,
+)
 
 
 @pytest.fixture
@@ -33,7 +39,7 @@ def deployed_collector_config(broker: DeployedMosquitto, store_url: str, folder)
         "url: mqtts://mosquitto:8883": f"url: mqtts://localhost:{broker.tls_port}",
         "ca_file: /etc/schoolnet/ca.pem": f"ca_file: {county.ca}",
         "password_file: /etc/schoolnet/collector-mqtt.password":
-            f"password_file: {county.secrets / 'schoolnet-collector.password'}",
+            f"password_file: {county.secrets / 'schoolnet-collector-1.password'}",
         "url: http://victoriametrics:8428": f"url: {store_url}",
         "path: /var/lib/schoolnet/deadletter.jsonl": f"path: {folder / 'deadletter.jsonl'}",
         "listen: 127.0.0.1:9471": f"listen: 127.0.0.1:{reserve_port()}",
@@ -44,8 +50,8 @@ def deployed_collector_config(broker: DeployedMosquitto, store_url: str, folder)
 def test_a_schools_result_reaches_the_store_and_a_refused_one_becomes_a_dead_letter(
         broker, victoria_metrics, tmp_path):
     county = broker.county
-    watcher = Peer(broker.tls_port, "schoolnet-collector", county.password("schoolnet-collector"), ca=county.ca,
-                   client_id="deadletter-watcher")
+    watcher = Peer(broker.tls_port, COLLECTORS[1], county.password(COLLECTORS[1]), ca=county.ca,
+                   client_id=COLLECTORS[1])
     school = Peer(broker.tls_port, "hx-a", county.password("hx-a"), ca=county.ca, client_id="agent-hx-hx-a")
     try:
         assert watcher.connect() == 0 and school.connect() == 0

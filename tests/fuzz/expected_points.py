@@ -1,6 +1,6 @@
 """What the store must receive for an accepted payload, worked out from the payload itself.
 
-CONTRACT.md's rule, restated independently of agent.contract.to_points: each kind is a
+CONTRACT.md's rule, restated independently of schoolnet_core.contract.to_points: each kind is a
 measurement schoolnet_<kind> (status: schoolnet_agent), each list inside it a measurement
 schoolnet_<kind>_<item> inheriting the parent's tags; ids, texts, choices and tag flags are
 tags; numbers and flags are fields (integers as integers, other numbers as floats); every
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from agent import contract
+from schoolnet_core import contract
 from tests.fuzz.lineprotocol import ParsedPoint, parse_line
 
 Canonical = tuple

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for wire-contract messages, made by walking agent.contract.KINDS.
+"""Hypothesis strategies for wire-contract messages, made by walking schoolnet_core.contract.KINDS.
 
     valid_cases()    a structurally valid message of any kind: random ids, topic, timestamp
                      inside the window, every optional field present, null or absent, texts
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from agent import contract
+from schoolnet_core import contract
 
 NOW_MS = 1_795_570_200_000
 """The collector's clock in these tests (2026-11-25): the window is fixed, so runs repeat."""

@@ -21,6 +21,7 @@ from hypothesis import event, given, settings
 
 from agent import config as agent_config
 from collector import config as collector_config
+from schoolnet_core.config import ConfigError, ConfigProblem
 from tests.fuzz.config_files import (
     AGENT_EXAMPLE,
     AGENT_EXTRA_KEYS,
@@ -49,7 +50,7 @@ def check_load(load, path: Path, data: bytes) -> None:
     path.write_bytes(data)
     try:
         config = load(path)
-    except agent_config.ConfigError as error:
+    except ConfigError as error:
         event("ConfigError, 1 problem" if len(error.problems) == 1 else "ConfigError, 2+ problems")
         check_problems(error, path, data)
         return
@@ -57,7 +58,7 @@ def check_load(load, path: Path, data: bytes) -> None:
     assert config.source == str(path)
 
 
-def check_problems(error: agent_config.ConfigError, path: Path, data: bytes) -> None:
+def check_problems(error: ConfigError, path: Path, data: bytes) -> None:
     assert error.problems, "a ConfigError without problems"
     # YAML also breaks lines at \r, U+0085, U+2028 and U+2029; splitlines() knows them all
     last_line = len(data.decode("utf-8-sig", "replace").splitlines()) + 1
@@ -126,14 +127,14 @@ BASES = {"agent": AGENT_BASE, "collector": COLLECTOR_BASE}
 KEYS = {"int": "keepalive_s", "bool": "allow_plaintext", "float": "timeout_s"}
 
 
-def load_with(loader: str, key: str, value: str, tmp_path: Path) -> agent_config.ConfigProblem:
+def load_with(loader: str, key: str, value: str, tmp_path: Path) -> ConfigProblem:
     """The first problem of the base config with `key`'s value replaced by `value`."""
     lines = BASES[loader].splitlines()
     [line] = [n for n, text in enumerate(lines) if text.startswith(f"  {key}:")]
     lines[line] = f"  {key}: {value}"
     path = tmp_path / f"{loader}.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(agent_config.ConfigError) as refused:
+    with pytest.raises(ConfigError) as refused:
         LOADERS[loader](path)
     assert refused.value.problems[0].line == line + 1
     return refused.value.problems[0]
@@ -166,7 +167,7 @@ DEEP_FILES = {
 def test_nesting_deeper_than_python_allows_is_one_problem(loader, text, tmp_path):
     path = tmp_path / "deep.yaml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(agent_config.ConfigError) as refused:
+    with pytest.raises(ConfigError) as refused:
         LOADERS[loader](path)
     assert len(refused.value.problems) == 1
 
@@ -213,7 +214,7 @@ def test_a_billion_laughs_file_is_refused_with_few_problems(loader, where, tmp_p
     }[where]
     path = tmp_path / "laughs.yaml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(agent_config.ConfigError) as refused:
+    with pytest.raises(ConfigError) as refused:
         LOADERS[loader](path)
     assert len(refused.value.problems) <= 30, len(refused.value.problems)
     check_problems(refused.value, path, text.encode())
@@ -235,7 +236,7 @@ def test_aliases_do_not_multiply_the_agent_loaders_work(tmp_path):
     text = alias_multiplied_config(200)
     path = tmp_path / "aliases.yaml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(agent_config.ConfigError) as refused:
+    with pytest.raises(ConfigError) as refused:
         agent_config.load_config(path)
     # linear in the file's size: at most one problem per 10 bytes (3.5 KB here)
     assert len(refused.value.problems) <= len(text) // 10, f"{len(refused.value.problems)} problems from {len(text)} bytes"

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from agent import contract
+from schoolnet_core import contract
+from tests.contract.influx_points import to_points
 from tests.fuzz.expected_points import describe, expected_points, stored_points
 from tests.fuzz.lineprotocol import LineProtocolError, parse_line
 from tests.fuzz.messages import (
@@ -51,7 +52,7 @@ def check_points_match_payload(topic: str, payload: bytes, message: contract.Mes
     assert (message.kind, message.county, message.school) == (parts.kind, parts.county, parts.school)
     assert (message.kind, message.county, message.school, message.ts_ms) == (
         document["kind"], document["county"], document["school"], document["ts"])  # fmt: skip
-    lines = [point.to_line_protocol() for point in contract.to_points(message)]
+    lines = [point.to_line_protocol() for point in to_points(message)]
     stored, expected = stored_points(lines), expected_points(payload)
     assert stored == expected, (
         f"points differ from the payload\nlines:\n{lines}\nstored:\n{describe(stored)}\n"
@@ -150,7 +151,7 @@ def _identity(case: Case) -> tuple[str, str, int]:
 
 
 def _lines(message: contract.Message) -> list[str]:
-    return [point.to_line_protocol() for point in contract.to_points(message)]
+    return [point.to_line_protocol() for point in to_points(message)]
 
 
 # --- the cases the generators reach rarely, written out ------------------------------------

@@ -9,8 +9,8 @@ from __future__ import annotations
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from agent import contract
 from collector import intake
+from schoolnet_core import contract
 from tests.fuzz.expected_points import describe, expected_points, stored_points
 from tests.fuzz.messages import (
     NOW_MS,

@@ -18,7 +18,7 @@ def test_agent_and_contract_import_on_python_39():
         pytest.skip(f"{OLDEST} not on this machine; ruff's target-version py39 still checks syntax")
     # Only the standard library is needed to import these modules and check a message.
     result = subprocess.run(
-        [python, "-c", "import agent, agent.contract as c; print(c.SCHEMA_VERSION, c.id_problem('hx-01'))"],
+        [python, "-c", "import agent, schoolnet_core.contract as c; print(c.SCHEMA_VERSION, c.id_problem('hx-01'))"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 0, result.stderr

@@ -13,6 +13,7 @@ into VictoriaMetrics as the collector would, for replaying long histories fast.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -20,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from agent import contract
+from schoolnet_core import contract
+from tests.contract.influx_points import to_points
 
 HISTORY_MIN = 120
 """Minutes of history written before the live phase: enough for every 1 h window."""
@@ -109,6 +111,11 @@ class SchoolPlan:
 
     county: str
     school: str
+    name: str = ""
+    """The school's display name, sent in its status as the agent does (school.name)."""
+    classes: tuple[tuple[str, str], ...] = CLASSES
+    """(classroom id, display name) of each class, as in the agent's config."""
+    devices: tuple[Device, ...] = DEVICES
     rural: bool = False
     scheduled_mbps: tuple[float, ...] = (150.0, 160.0, 170.0)
     """One scheduled speed test a day, oldest first, the newest yesterday."""
@@ -182,9 +189,9 @@ def device_report(plan: SchoolPlan, device: Device, minute: float) -> dict[str, 
 
 
 def classrooms_body(plan: SchoolPlan, minute: float) -> dict[str, Any]:
-    devices = [device_report(plan, device, minute) for device in DEVICES]
+    devices = [device_report(plan, device, minute) for device in plan.devices]
     classes = []
-    for classroom, name in CLASSES:
+    for classroom, name in plan.classes:
         required = [d for d in devices if d["classroom"] == classroom and d["required"]]
         up = sum(d["up"] for d in required)
         classes.append({"classroom": classroom, "name": name, "ready": up == len(required),
@@ -242,26 +249,26 @@ def six_schools(county_a: str, county_b: str) -> tuple[SchoolPlan, ...]:
     """The scenario of tests/rules/test_scenario.py (its docstring lists the expectations)."""
     return (
         # Egress median 60 Mbps: below the 100 Mbps target.
-        SchoolPlan(county_a, f"{county_a}-dongcun-xx", rural=True, scheduled_mbps=(55.0, 60.0, 65.0)),
+        SchoolPlan(county_a, f"{county_a}-dongcun-xx", name="东村小学", rural=True, scheduled_mbps=(55.0, 60.0, 65.0)),
         # The projector of c7-1 is dead in school hours.
-        SchoolPlan(county_a, f"{county_a}-nanhe-zx", scheduled_mbps=(140.0, 150.0, 160.0),
+        SchoolPlan(county_a, f"{county_a}-nanhe-zx", name="南河中学", scheduled_mbps=(140.0, 150.0, 160.0),
                    dead=(("c7-1/projector", ALWAYS),)),
         # Broadband was down 100-70 minutes ago; fast line (slow hand-run test ignored);
         # a session ran 60-20 minutes ago, the next starts in 10 minutes and the classroom's
         # endpoint has been off for 10 minutes.
-        SchoolPlan(county_a, f"{county_a}-xishan-xx", rural=True, scheduled_mbps=(180.0, 190.0, 200.0),
+        SchoolPlan(county_a, f"{county_a}-xishan-xx", name="西山小学", rural=True, scheduled_mbps=(180.0, 190.0, 200.0),
                    on_demand_mbps=(20.0,), broadband_down=Minutes(-100, -70),
                    sessions=(Session("s-eng-c7-1", Minutes(-60, -20)), Session("s-eng-c7-1b", Minutes(10, 55))),
                    endpoint_down=Minutes(-10)),
         # School hours ended an hour ago; then the projector of c7-1 died (switched off at night).
-        SchoolPlan(county_b, f"{county_b}-beiling-xx", rural=True, scheduled_mbps=(100.0, 110.0, 120.0),
+        SchoolPlan(county_b, f"{county_b}-beiling-xx", name="北岭小学", rural=True, scheduled_mbps=(100.0, 110.0, 120.0),
                    school_hours=Minutes(-math.inf, -60), dead=(("c7-1/projector", Minutes(-60)),),
                    sessions=(Session("s-math-c7-1", Minutes(-110, -80)),)),
         # The agent went offline 20 minutes ago (its last will arrived).
-        SchoolPlan(county_b, f"{county_b}-hekou-zx", rural=True, scheduled_mbps=(120.0, 130.0, 140.0),
+        SchoolPlan(county_b, f"{county_b}-hekou-zx", name="河口中学", rural=True, scheduled_mbps=(120.0, 130.0, 140.0),
                    sessions=(Session("s-art-c7-1", Minutes(-90, -60)),), offline_from=-20),
         # A session is on since 10 minutes ago over a poor path (the agent says not ready).
-        SchoolPlan(county_b, f"{county_b}-shiqiao-xx", rural=True,
+        SchoolPlan(county_b, f"{county_b}-shiqiao-xx", name="石桥小学", rural=True,
                    sessions=(Session("s-eng-c7-1", Minutes(-100, -70)), Session("s-sci-c7-1", Minutes(-10, 60))),
                    poor_path=Minutes(-10)),
     )
@@ -281,7 +288,7 @@ Deliver = Callable[[Sequence[Delivery]], None]
 
 
 def direct_to_store(store_url: str, batch_points: int = 5000) -> Deliver:
-    """Validates each message and writes its points as the collector does (contract.to_points,
+    """Validates each message and writes its points as the collector does (to_points,
     influxdb-client SYNCHRONOUS, bucket "schoolnet"); a refused message fails the test."""
     from influxdb_client import InfluxDBClient
     from influxdb_client.client.write_api import SYNCHRONOUS
@@ -291,7 +298,7 @@ def direct_to_store(store_url: str, batch_points: int = 5000) -> Deliver:
         for delivery in deliveries:
             message = contract.validate(delivery.topic, delivery.payload, delivery.received_ms)
             assert isinstance(message, contract.Message), f"the contract refuses a scenario message: {message}"
-            points.extend(contract.to_points(message, received_ms=delivery.received_ms))
+            points.extend(to_points(message, received_ms=delivery.received_ms))
         with InfluxDBClient(url=store_url, token="unused", org="schoolnet") as client:
             write_api = client.write_api(write_options=SYNCHRONOUS)
             for start in range(0, len(points), batch_points):
@@ -387,6 +394,12 @@ class Agents:
             self.deliver([self._status(plan, minute, online=False)])
             return self.ts_ms(minute)
 
+    def change(self, school: str, **changes: object) -> None:
+        """What the school's IT teacher changes in the agent's config from now on (e.g. a
+        class's name): its reports say so from the next one."""
+        with self._lock:
+            self.plans = [dataclasses.replace(p, **changes) if p.school == school else p for p in self.plans]
+
     def start_agent(self, school: str) -> None:
         """The agent is back: its birth (online), then its reports from now on (a stopped
         agent measured nothing meanwhile)."""
@@ -420,7 +433,8 @@ class Agents:
                 for minute, mbps, trigger in tests]
 
     def _status(self, plan: SchoolPlan, minute: float, online: bool) -> Delivery:
-        return self._message(plan, contract.STATUS, minute, {"online": online, "agent_version": "0.1.0"})
+        body = {"online": online, "agent_version": "0.1.0", **({"school_name": plan.name} if plan.name else {})}
+        return self._message(plan, contract.STATUS, minute, body)
 
     def _message(self, plan: SchoolPlan, kind: str, minute: float, body: dict) -> Delivery:
         ts = self.ts_ms(minute)

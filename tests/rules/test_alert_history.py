@@ -73,8 +73,16 @@ def by_interval(rules: dict) -> dict[str, dict]:
     return split
 
 
+def without_texts(rules: dict) -> dict:
+    """The rules without their annotations: vmalert's replay mode cannot run the `query`
+    the texts use to name schools (deploy/rules/names.yml), and this test is about when
+    alerts fire; their texts are the scenario test's (tests/rules/test_scenario.py)."""
+    return {"groups": [{**group, "rules": [{k: v for k, v in rule.items() if k != "annotations"}
+                                           for rule in group["rules"]]} for group in rules["groups"]]}
+
+
 def replay(vm: VictoriaMetrics, rules: dict, path, start_s: float, end_s: float, step: str = "1m") -> None:
-    path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    path.write_text(yaml.safe_dump(without_texts(rules), allow_unicode=True), encoding="utf-8")
     argv = [
         Vmalert.binary, f"-rule={path}", f"-datasource.url={vm.url}", f"-remoteWrite.url={vm.url}",
         f"-replay.timeFrom={_rfc3339(start_s)}", f"-replay.timeTo={_rfc3339(end_s)}",

@@ -80,7 +80,7 @@ def test_vmalert_dry_run_would_catch_a_broken_rule(vmalert_binary, tmp_path, bro
 
 def test_recording_rules_are_named_schoolnet_level_metric_operation():
     for name in recorded_names():
-        assert re.fullmatch(r"schoolnet:(school|county)(_[a-z0-9]+)*:[a-z0-9_]+", name), name
+        assert re.fullmatch(r"schoolnet:(classroom|school|county)(_[a-z0-9]+)*:[a-z0-9_]+", name), name
 
 
 def test_every_recorded_name_a_board_reads_is_defined():
@@ -95,7 +95,7 @@ def test_every_recorded_name_a_board_reads_is_defined():
 
 
 def test_rules_read_only_defined_or_reported_series():
-    reported = re.compile(r"schoolnet_(broadband|speedtest|classrooms|sync|health|agent|presence)_[a-z_]+")
+    reported = re.compile(r"schoolnet_(broadband|speedtest|classrooms|sync|health|agent|presence|roster)_[a-z_]+")
     for rule in all_rules():
         for name in re.findall(r"schoolnet:[a-z0-9_:]+", rule["expr"]):
             assert name in recorded_names(), (rule.get("alert") or rule.get("record"), name)

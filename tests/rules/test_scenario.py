@@ -46,7 +46,14 @@ from schoolnet_stack.servers import (
 )
 from tests.collector.running import Publisher
 from tests.dashboards import panels
-from tests.rules.scenario import Agents, LiveReporting, six_schools, through_collector
+from tests.rules.scenario import (
+    ALWAYS,
+    Agents,
+    Device,
+    LiveReporting,
+    six_schools,
+    through_collector,
+)
 
 pytestmark = pytest.mark.servers
 
@@ -96,6 +103,7 @@ def stack(tmp_path_factory):
             Alertmanager(yaml.safe_dump(test_config, allow_unicode=True), workdir / "alertmanager")
         )
         rules = deploy_files.write_rule_copies(workdir / "rules", FOR_SECONDS_PER_MINUTE)
+        record_names_first(vm, [path for path in rules if path.name == "names.yml"], alertmanager.url, workdir)
         vmalert = servers.enter_context(
             Vmalert(rules, vm.url, alertmanager.url, evaluation_interval=EVALUATION_INTERVAL,
                     workdir=workdir / "vmalert")
@@ -104,6 +112,17 @@ def stack(tmp_path_factory):
         live.start()
         servers.callback(live.stop)
         yield Stack(vm, vmalert, alertmanager, webhooks, agents, county_a, county_b, receiver)
+
+
+def record_names_first(vm: VictoriaMetrics, names_rules: list, notifier_url: str, workdir) -> None:
+    """In a deployment the names (deploy/rules/names.yml) are recorded long before any
+    alert fires; here the scenario's history makes alerts fire within seconds of vmalert's
+    start, so the names are recorded once before, as they would already be."""
+    with Vmalert(names_rules, vm.url, notifier_url, evaluation_interval=EVALUATION_INTERVAL,
+                 workdir=workdir / "vmalert-names"):
+        wait_until(lambda: len(vm.query("schoolnet:school_name:info")) == 6
+                   and len(vm.query("schoolnet:classroom_name:info")) == 12,
+                   timeout=30, what="the names of the six schools and their classes recorded")
 
 
 def firing_sent(stack: Stack, county: str) -> set[tuple[str, str]]:
@@ -184,6 +203,16 @@ def test_alerts_carry_labels_and_zh_cn_texts(stack, before_outage):
     assert "低于目标 100 Mbps" in egress["annotations"]["description"]
     path = next(a for a in alerts if a["labels"]["alertname"] == "SyncPathDegraded")
     assert "RTT 220 ms" in path["annotations"]["description"] and "MOS 3.1" in path["annotations"]["description"]
+    names = {plan.school: plan.name for plan in stack.agents.plans}
+    for alert in alerts:
+        school = alert["labels"].get("school")
+        if school:
+            assert f"{names[school]}（{school}）" in alert["annotations"]["description"], alert["annotations"]
+    device = next(a for a in alerts if a["labels"]["alertname"] == "ClassroomDeviceDown")
+    nanhe = stack.school(stack.county_a, "nanhe-zx")
+    assert device["annotations"]["summary"] == (
+        f"教室设备故障：南河中学 七年级(1)班 投影仪（{nanhe} c7-1 projector）/ Classroom device down: 南河中学 七年级(1)班 投影仪"
+    )
     not_ready = next(a for a in alerts if a["labels"]["alertname"] == "SyncClassroomNotReady")
     assert "可达" in not_ready["annotations"]["description"] and "在线 0/1" in not_ready["annotations"]["description"]
 
@@ -277,6 +306,29 @@ def test_county_table_passes_and_fails_each_school(stack, before_outage):
     assert by_school("C") == {f"{a}-dongcun-xx": 60, f"{a}-nanhe-zx": 150, f"{a}-xishan-xx": 190}
     assert by_school("E") == {f"{a}-dongcun-xx": 1, f"{a}-nanhe-zx": 0.5, f"{a}-xishan-xx": 1}
     assert by_school("F") == {f"{a}-xishan-xx": 1}, "only xishan has had a session"
+
+
+def test_board_tables_and_legends_name_schools_and_classrooms(stack, before_outage):
+    a = stack.county_a
+    county_table = "各校达标情况 Schools against the targets"
+    names = {f"{a}-dongcun-xx": "东村小学", f"{a}-nanhe-zx": "南河中学", f"{a}-xishan-xx": "西山小学"}
+    for ref in "ABCDEFG":
+        named = panel_values(stack, "schoolnet-county", county_table, {"county": a}, ref)
+        shown = {dict(labels)["school"]: dict(labels)["school_name"] for labels in named}
+        # F: only xishan has had a session (test_county_table_passes_and_fails_each_school)
+        assert shown == ({f"{a}-xishan-xx": "西山小学"} if ref == "F" else names), ref
+    rural = panel_values(stack, "schoolnet-sync", "本县乡村学校 Rural schools of the county", {"county": a})
+    assert {dict(labels)["school_name"] for labels in rural} == {"西山小学"}
+    variables = board_variables(stack)["schoolnet-classrooms"]
+    grid = panel_values(stack, "schoolnet-classrooms", "各班就绪 Classes", variables)
+    assert {dict(labels)["classroom"]: dict(labels)["classroom_name"] for labels in grid} == {
+        "c7-1": "七年级(1)班", "c7-2": "七年级(2)班"}
+    devices = panel_values(stack, "schoolnet-classrooms", "设备 Devices", variables)
+    assert {(dict(labels)["classroom_name"], dict(labels)["name"]) for labels in devices} == {
+        ("七年级(1)班", "交互式一体机"), ("七年级(1)班", "投影仪"), ("七年级(2)班", "投影仪"), ("七年级(2)班", "实物展台")}
+    for board in ("schoolnet-school", "schoolnet-sync"):
+        named = panel_values(stack, board, "学校 School", board_variables(stack)[board])
+        assert [dict(labels)["school_name"] for labels in named] == ["西山小学"], board
 
 
 def test_school_board_shows_the_scenario(stack, before_outage):
@@ -454,3 +506,34 @@ def test_a_killed_agent_pages_once_agent_offlines_for_has_passed(stack, killed):
     offline_for_ms = agent_offline_for_s() * 1000
     assert stopped_ms + offline_for_ms <= first_firing_ms < stopped_ms + offline_for_ms + 3000
     assert firing_sent(stack, stack.county_a) == expected_before_outage(stack)[stack.county_a] | {("AgentOffline", school)}
+
+
+# -- a class renamed in the agent's config ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def renamed(stack, killed):
+    """nanhe's IT teacher renames class c7-1 in agent.yaml and adds its whiteboard, which
+    does not answer: a new alert joins the ClassroomDeviceDown group, and county A gets the
+    group's next notification (a new device: no earlier `ok` series keeps it up for 3 min)."""
+    school = stack.school(stack.county_a, "nanhe-zx")
+    plan = next(p for p in stack.agents.plans if p.school == school)
+    board = Device("c7-1", "whiteboard", "电子白板", "electronic_whiteboard", "tcp")
+    stack.agents.change(school, classes=(("c7-1", "七年级(1)班 301室"), plan.classes[1]),
+                        devices=(*plan.devices, board), dead=(*plan.dead, (board.key, ALWAYS)))
+
+    def whiteboard_notification() -> list:
+        return [n for n in list(stack.webhooks.received) if n.path == "/" + stack.receiver[stack.county_a]
+                and any(a["labels"].get("device") == "whiteboard" for a in n.alerts)]
+
+    wait_until(whiteboard_notification, timeout=ALERTS_TIMEOUT_S, what=f"ClassroomDeviceDown for {school}'s whiteboard")
+    return school, whiteboard_notification()[0]
+
+
+def test_renaming_a_class_changes_the_next_alert_text(stack, renamed):
+    school, notification = renamed
+    summaries = sorted(alert["annotations"]["summary"] for alert in notification.alerts)
+    assert summaries == [
+        f"教室设备故障：南河中学 七年级(1)班 301室 投影仪（{school} c7-1 projector）/ Classroom device down: 南河中学 七年级(1)班 301室 投影仪",
+        f"教室设备故障：南河中学 七年级(1)班 301室 电子白板（{school} c7-1 whiteboard）/ Classroom device down: 南河中学 七年级(1)班 301室 电子白板",
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from agent import contract
+from schoolnet_core import contract
 from tests.rules import scenario
 from tests.rules.scenario import ALWAYS, Agents, Minutes, SchoolPlan, Session
 

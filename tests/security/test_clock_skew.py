@@ -1,6 +1,6 @@
 """A school gateway with a wrong clock, through a real broker, collector and store.
 
-What the contract says (CONTRACT.md, envelope `ts`; agent.contract.MAX_CLOCK_AHEAD_MS and
+What the contract says (CONTRACT.md, envelope `ts`; schoolnet_core.contract.MAX_CLOCK_AHEAD_MS and
 MAX_AGE_MS): a message measured more than 10 minutes ahead of the collector's clock is
 refused as ts_future, its detail saying the agent's clock looks wrong, and dead-lettered
 (topic, JSONL file, counter); status messages too, so a school whose clock is fast shows
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from agent import contract
 from agent.publish import BrokerSettings, Publisher, Spool
+from schoolnet_core import contract
 from schoolnet_stack.processes import InProcessCollector, scrape, write_collector_config
 from schoolnet_stack.servers import wait_until
 from tests.collector.running import COUNTY, DeadLetterWatcher

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from agent import contract
+from schoolnet_core import contract
 from schoolnet_stack.processes import InProcessCollector, scrape, write_collector_config
 from schoolnet_stack.servers import wait_until
 from tests.collector.running import COUNTY, Publisher, health_message, school_id

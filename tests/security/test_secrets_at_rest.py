@@ -13,6 +13,7 @@ import pytest
 from agent import config as agent_config
 from agent.publish import BrokerSettings, broker_settings
 from collector import config as collector_config
+from schoolnet_core.config import ConfigError, read_secret
 from tests.security.county import secret_file
 from tests.security.leaks import distinctive_secret, leaks
 
@@ -60,7 +61,7 @@ def test_config_objects_and_broker_settings_never_show_a_secret(tmp_path):
 
     agent = agent_config.load_config(agent_yaml)
     collector = collector_config.load_config(collector_yaml)
-    read = [agent_config.read_secret(ref) for ref in (*agent.secret_refs(), *collector.secret_refs())]
+    read = [read_secret(ref) for ref in (*agent.secret_refs(), *collector.secret_refs())]
     assert sorted(secret.reveal() for secret in read) == sorted(
         [secrets["mqtt password"], secrets["command key"], secrets["mqtt password"], secrets["store token"]])
     settings = broker_settings(agent.broker, read[0].reveal())
@@ -131,9 +132,9 @@ def test_a_url_with_a_password_in_it_is_refused_and_the_password_not_repeated_wh
     assert leaks(str(error), {"in the url": secret}) == []
 
 
-def _refusal(load, tmp_path, text: str) -> agent_config.ConfigError:
+def _refusal(load, tmp_path, text: str) -> ConfigError:
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(agent_config.ConfigError) as refused:
+    with pytest.raises(ConfigError) as refused:
         load(path)
     return refused.value

@@ -16,8 +16,8 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 
-from agent import contract
 from agent.publish import BrokerSettings, Publisher, Spool
+from schoolnet_core import contract
 from schoolnet_stack.processes import (
     InProcessCollector,
     healthz,

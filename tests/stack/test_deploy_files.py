@@ -93,7 +93,7 @@ def test_test_copy_shortens_each_shared_child_route_once():
 
 
 def test_mosquitto_conf_moves_only_the_ports_and_paths(tmp_path):
-    text = deploy_files.mosquitto_conf("127.0.0.1", 18830, 18883, tmp_path, tmp_path / "passwd", tmp_path / "acl",
+    text = deploy_files.mosquitto_conf("127.0.0.1", 18830, 18883, tmp_path, tmp_path / "dynamic-security.json",
                                        tmp_path / "tls")
     deployed = deploy_files.MOSQUITTO_CONFIG.read_text(encoding="utf-8")
     assert "listener 18883 127.0.0.1\n" in text and "listener 18830 127.0.0.1\n" in text

@@ -6,13 +6,8 @@ from __future__ import annotations
 import pytest
 
 from agent.cli import main
-from agent.config import (
-    DEFAULT_COMMAND_GAP_S,
-    Commands,
-    ConfigError,
-    SecretRef,
-    load_config,
-)
+from agent.config import DEFAULT_COMMAND_GAP_S, Commands, load_config
+from schoolnet_core.config import ConfigError, SecretRef
 
 BASE = """\
 school: {id: hx-test-xx, name: 测试中学, county: hx, rural: true}

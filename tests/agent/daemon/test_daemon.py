@@ -23,10 +23,12 @@ import paho.mqtt.publish as mqtt_publish
 import pytest
 from paho.mqtt.client import MQTTv5
 
-from agent import __version__, contract, daemon
-from agent.config import load_config, read_secret
+from agent import __version__, daemon
+from agent.config import load_config
 from agent.daemon import run_agent
 from agent.wiring import session_window
+from schoolnet_core import contract
+from schoolnet_core.config import read_secret
 from schoolnet_stack.county_broker import CountyBroker, Listener, Received
 from schoolnet_stack.processes import AgentProcess
 from schoolnet_stack.school import (
@@ -138,10 +140,10 @@ def test_every_kind_arrives_valid_with_the_schools_values(mosquitto, county, sch
 
     health = first["health"].body
     assert (health["agent_version"], health["spool_dropped_total"]) == (__version__, 0)
-    assert retained_status(mosquitto) == {"online": True, "agent_version": __version__}
+    assert retained_status(mosquitto) == {"online": True, "agent_version": __version__, "school_name": "测试中学"}
 
     assert agent.stop() == 0
-    assert retained_status(mosquitto) == {"online": False, "agent_version": __version__}
+    assert retained_status(mosquitto) == {"online": False, "agent_version": __version__, "school_name": "测试中学"}
     for secret in (MQTT_PASSWORD, PJLINK_PASSWORD, COMMAND_KEY):
         assert secret not in agent.log
     assert "收到 SIGTERM，正在停止 / SIGTERM received, stopping" in agent.log

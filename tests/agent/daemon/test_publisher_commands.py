@@ -10,8 +10,8 @@ import paho.mqtt.publish as mqtt_publish
 import pytest
 from paho.mqtt.client import MQTTv5
 
-from agent import contract
 from agent.publish import BrokerSettings, Publisher, Spool
+from schoolnet_core import contract
 from schoolnet_stack.county_broker import CountyBroker, Listener
 from schoolnet_stack.servers import wait_until
 from tests.agent.publish.driver import FIRST_TS_MS, numbered_body

@@ -10,8 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent import contract
-from agent.config import EXAMPLE_CONFIG, ConfigError, Secret, Session, load_config
+from agent.config import EXAMPLE_CONFIG, Session, load_config
 from agent.probes import Endpoint
 from agent.probes.broadband import Target
 from agent.probes.quality import path_quality
@@ -33,6 +32,8 @@ from agent.wiring import (
     sync_bandwidth,
     sync_report,
 )
+from schoolnet_core import contract
+from schoolnet_core.config import ConfigError, Secret
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PJLINK_SECRET = "pj-example-secret"

@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-from agent import contract
 from agent.config import load_config
 from agent.probes import Endpoint
 from agent.probes.broadband import (
@@ -15,6 +14,7 @@ from agent.probes.broadband import (
 )
 from agent.probes.tcp import ConnectResult
 from agent.wiring import broadband_targets
+from schoolnet_core import contract
 from schoolnet_stack.peers.tcp import closed_port
 from schoolnet_stack.requirements import require_root
 

@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from agent import contract
 from agent.probes import Endpoint
 from agent.probes.devices import (
     ClassResult,
@@ -19,6 +18,7 @@ from agent.probes.devices import (
     sweep,
 )
 from agent.probes.tcp import ConnectResult
+from schoolnet_core import contract
 from schoolnet_stack.peers.tcp import Blackhole, Listener, closed_port
 from schoolnet_stack.requirements import require_root
 

@@ -6,13 +6,14 @@ from collections import namedtuple
 
 import psutil
 
-from agent import __version__, contract
+from agent import __version__
 from agent.probes.health import (
     cpu_busy_pct,
     existing_ancestor,
     health_body,
     read_health,
 )
+from schoolnet_core import contract
 
 TS = 1_795_570_200_000
 Times = namedtuple("Times", "user nice system idle iowait irq softirq steal guest guest_nice")

@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from agent import contract
 from agent.probes import Endpoint
 from agent.probes.quality import PathQuality
 from agent.probes.sync_classroom import (
@@ -27,6 +26,7 @@ from agent.probes.sync_classroom import (
     udp_echo,
 )
 from agent.probes.tcp import ConnectResult
+from schoolnet_core import contract
 from schoolnet_stack.peers.tcp import closed_port
 from schoolnet_stack.requirements import require_root
 

@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from agent import contract
 from agent.publish import BrokerSettings, Publisher, Spool
+from schoolnet_core import contract
 from schoolnet_stack.county_broker import AGENT_PASSWORD, AGENT_USER, COUNTY
 from schoolnet_stack.processes import AgentProcess
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from agent import contract
 from agent.publish import BrokerSettings, Publisher, Spool
 from agent.publish.mqtt import window_size
+from schoolnet_core import contract
 from schoolnet_stack.county_broker import (
     AGENT_PASSWORD,
     COUNTY,

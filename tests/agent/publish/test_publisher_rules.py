@@ -7,7 +7,6 @@ import ssl
 
 import pytest
 
-from agent import contract
 from agent.config import load_config
 from agent.publish import BrokerSettings, Publisher, Spool, broker_settings
 from agent.publish.mqtt import (
@@ -18,6 +17,7 @@ from agent.publish.mqtt import (
     tls_context,
     window_size,
 )
+from schoolnet_core import contract
 
 TS = 1_795_570_200_000
 
@@ -62,6 +62,15 @@ def test_status_payload_is_a_valid_contract_message(online):
     message = contract.validate(contract.topic("hx", "hx-s1", contract.STATUS), payload, TS)
     assert isinstance(message, contract.Message), message
     assert message.body == {"online": online, "agent_version": "0.1.0"}
+
+
+def test_status_payload_carries_the_school_name_for_alerts_and_boards():
+    """Birth and will both name the school (deploy/rules/names.yml reads it)."""
+    payload = status_payload("hx", "hx-s1", False, "0.1.0", TS, school_name="石门乡中心小学")
+    message = contract.validate(contract.topic("hx", "hx-s1", contract.STATUS), payload, TS)
+    assert message.body == {"online": False, "agent_version": "0.1.0", "school_name": "石门乡中心小学"}
+    (line,) = contract.to_lines(message, received_ms=TS)
+    assert line == f"schoolnet_agent,agent_version=0.1.0,county=hx,school=hx-s1,school_name=石门乡中心小学 online=false {TS}"
 
 
 def test_refusal_hints_point_at_the_config_and_the_acl():

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from agent import contract
 from agent.publish.spool import (
     Spool,
     SpooledMessage,
@@ -22,6 +21,7 @@ from agent.publish.spool import (
     corrupt_name,
     health_fields,
 )
+from schoolnet_core import contract
 
 ROOT = Path(__file__).resolve().parents[3]
 

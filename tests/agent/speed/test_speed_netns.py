@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from agent import contract
 from agent.probes.speed_test import SpeedTestResult, speedtest_body
+from schoolnet_core import contract
 from schoolnet_stack.netns import Link
 from schoolnet_stack.requirements import require_binary, require_netns
 from tests.agent.speed.processes import wait_for_line

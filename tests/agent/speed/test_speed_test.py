@@ -12,7 +12,6 @@ from dataclasses import replace
 import psutil
 import pytest
 
-from agent import contract
 from agent.probes import speed_iperf3, speed_test
 from agent.probes.speed_test import (
     Direction,
@@ -31,6 +30,7 @@ from agent.probes.speed_test import (
     split_host_port,
     with_wan_and_cpu,
 )
+from schoolnet_core import contract
 from schoolnet_stack.peers.speed_http_server import SpeedHttpServer
 
 NOW_MS = 1795570200000

@@ -259,9 +259,15 @@ KINDS: dict[str, dict[str, FieldType]] = {
     STATUS: {
         "online": Flag(),
         "agent_version": Text(max_len=32),
+        # The school's display name from the agent's config (school.name): sent with the
+        # birth and the will, so the rules can name a school in alerts and boards even
+        # while it is offline (deploy/rules/names.yml). Optional: older agents omit it.
+        "school_name": Text(required=False),
     },
 }
 """Per kind, the fields after the envelope (schema, kind, county, school, ts)."""
+BUILT_IN_KINDS = frozenset(KINDS)
+"""The kinds defined here; more are added by register_kind (schoolnet_core.kinds)."""
 
 ENVELOPE = ("schema", "kind", "county", "school", "ts")
 
@@ -507,56 +513,10 @@ def encode(kind: str, county: str, school: str, ts_ms: int, body: dict[str, Any]
     return payload
 
 
-# --- mapping to points (collector side) -------------------------------------------------
-
-
-def to_points(message: Message, received_ms: int | None = None) -> list:
-    """influxdb-client Points for a validated message (the library does the escaping).
-
-    Status messages are stamped with `received_ms`: a retained birth or last will says
-    what is true now, not when the agent's session began."""
-    from influxdb_client import Point, WritePrecision
-
-    ts = message.ts_ms
-    if message.kind == STATUS and received_ms is not None:
-        ts = received_ms
-    base_tags = {"county": message.county, "school": message.school}
-    measurement = "schoolnet_agent" if message.kind == STATUS else f"schoolnet_{message.kind}"
-    return list(
-        _object_points(Point, WritePrecision.MS, measurement, KINDS[message.kind], message.body, base_tags, ts)
-    )
-
-
-def _object_points(point_cls, precision, measurement, spec, values, parent_tags, ts):
-    tags = dict(parent_tags)
-    fields = {}
-    for key, field_type in spec.items():
-        value = values.get(key)
-        if value is None or isinstance(field_type, Items):
-            continue
-        if field_type.tag:
-            tags[key] = ("true" if value else "false") if isinstance(field_type, Flag) else value
-        else:
-            fields[key] = float(value) if isinstance(field_type, Num) and not field_type.integer else value
-    if fields:
-        point = point_cls(measurement)
-        for key in sorted(tags):
-            point.tag(key, tags[key])
-        for key in sorted(fields):
-            point.field(key, fields[key])
-        yield point.time(ts, precision)
-    for key, field_type in spec.items():
-        if isinstance(field_type, Items):
-            for item in values.get(key) or ():
-                yield from _object_points(
-                    point_cls, precision, f"{measurement}_{field_type.item}", field_type.spec, item, tags, ts
-                )
-
-
 # --- line protocol straight from a message (collector side, the fast path) ----------------
 #
-# to_points builds an influxdb-client Point per line and escapes every name of every line
-# again; at county scale that was half the collector's CPU. A kind's measurement, tag and
+# The reference, to_points (tests/contract/influx_points.py), builds an influxdb-client
+# Point per line and escapes every name of every line again; at county scale that was half the collector's CPU. A kind's measurement, tag and
 # field names are constants of its spec, so they are escaped once here, and only values are
 # formatted per message. The result is byte for byte what to_points' Points would write
 # (tests/contract/test_lines.py holds the two together).
@@ -648,6 +608,29 @@ def _measurement_of(kind: str) -> str:
 
 
 _LAYOUTS = {kind: _layout(_measurement_of(kind), spec, ("county", "school")) for kind, spec in KINDS.items()}
+
+
+def register_kind(kind: str, spec: dict[str, FieldType]) -> None:
+    """Adds a measurement kind defined outside this module (schoolnet_core.kinds does
+    this for a kind's folder). Both sides register it before they build or validate its
+    messages; a name already taken is refused rather than silently redefined."""
+    problem = id_problem(kind)
+    if problem or kind in (COMMAND, "_deadletter"):
+        raise ValueError(f"kind name: {problem or f'{kind!r} is reserved'}")
+    if kind in KINDS:
+        if KINDS[kind] is spec:
+            return
+        raise ValueError(f"kind {kind!r} is already defined; choose another name")
+    KINDS[kind] = spec
+    _LAYOUTS[kind] = _layout(_measurement_of(kind), spec, ("county", "school"))
+
+
+def unregister_kind(kind: str) -> None:
+    """Takes a registered kind away again (a test's, when it ends); built-in kinds stay."""
+    if kind in BUILT_IN_KINDS:
+        raise ValueError(f"{kind!r} is a built-in kind")
+    KINDS.pop(kind, None)
+    _LAYOUTS.pop(kind, None)
 
 
 def to_lines(message: Message, received_ms: int | None = None) -> list[str]:
