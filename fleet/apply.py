@@ -1,10 +1,16 @@
 """Makes the state folder what the roster wants: each school's agent.yaml and password,
-the broker's accounts and ACL, the Alertmanager routes and the roster series.
+the broker's accounts (the dynamic security plugin's state file, fleet/broker.py), the
+Alertmanager routes and the roster series.
 
 Idempotent: a file is written only when its content changes, and a password is made only
 when there is none (or for `--rotate SCHOOL`), so a second apply writes nothing and no
 school's credential changes under it. Passwords never leave their 0600 files: not to the
 terminal, not to a log, not to an argument list.
+
+A running broker keeps its own copy of the accounts (it rewrites its state file itself),
+so every account change after the first apply is also recorded as pending in fleet.json
+(user name and ids, never a password); fleet.sync sends the pending changes to the running
+broker as the admin (`apply --broker`, or `schoolnet-fleet broker` later).
 """
 
 from __future__ import annotations
@@ -13,7 +19,14 @@ import shutil
 from dataclasses import dataclass, field
 
 from fleet import alerts
-from fleet.broker import BrokerAccount, broker_files
+from fleet.broker import (
+    ADMIN_USER,
+    DYNSEC_FILE,
+    OPERATOR_PREFIX,
+    BrokerAccount,
+    broker_files,
+    collector_users,
+)
 from fleet.plan import Desired, Plan, agent_version, county_record, digest
 from fleet.retire import RetiredSchool
 from fleet.state import (
@@ -25,14 +38,15 @@ from fleet.state import (
     write_file,
 )
 
-COLLECTOR_USER = "schoolnet-collector"
-OPERATOR_PREFIX = "operator."  # a dot never occurs in a school id (deploy/central/credentials.py)
+OLD_BROKER_FILES = ("passwd", "acl")
+"""The password file and ACL of the state folder's first format: hashes, deleted on sight."""
 
 
 @dataclass
 class Applied:
     written: list[str] = field(default_factory=list)  # paths relative to the state folder
     retired: list[RetiredSchool] = field(default_factory=list)
+    renewed: set[str] = field(default_factory=set)  # user names given a new password by this apply
 
     def wrote(self, state: State, path, changed: bool) -> None:
         if changed:
@@ -48,6 +62,7 @@ def apply(desired: Desired, plan: Plan, state: State, rotate: frozenset[str] = f
     accounts += _service_accounts(desired, state, rotate, applied)
     applied.retired = _retire(plan, manifest, state, applied)
     _broker(accounts, manifest, state, applied)
+    _pending(accounts, applied.renewed, manifest)
     _alertmanager(desired, state, applied)
     applied.wrote(state, state.root / "roster" / "roster.prom",
                   write_file(state.root / "roster" / "roster.prom", desired.series, PUBLIC_MODE))
@@ -55,11 +70,12 @@ def apply(desired: Desired, plan: Plan, state: State, rotate: frozenset[str] = f
     return applied
 
 
-def _password(state: State, path, rotate: bool, applied: Applied) -> str:
+def _password(state: State, path, rotate: bool, applied: Applied, user: str) -> str:
     password = None if rotate else state.read_password(path)
     if password is None:
         password = new_password()
         applied.wrote(state, path, write_file(path, password + "\n", SECRET_MODE))
+        applied.renewed.add(user)
     return password
 
 
@@ -70,19 +86,27 @@ def _school_files(desired: Desired, state: State, rotate: frozenset[str], applie
         config = state.config_path(school.county, school.id)
         applied.wrote(state, config, write_file(config, plan.config, PUBLIC_MODE))
         wanted = bool({school.id, key, school.broker_user} & rotate)
-        password = _password(state, state.password_path(school.county, school.id), wanted, applied)
-        accounts.append(BrokerAccount(school.broker_user or school.id, password, "school", school.county, school.id))
+        user = school.broker_user or school.id
+        password = _password(state, state.password_path(school.county, school.id), wanted, applied, user)
+        accounts.append(BrokerAccount(user, password, "school", school.county, school.id))
     return accounts
 
 
 def _service_accounts(desired: Desired, state: State, rotate: frozenset[str], applied: Applied) -> list[BrokerAccount]:
+    """An operator per county, a collector account per collector (the roster's 汇聚服务数,
+    default the scale-out pair), and the admin, whose password the fleet tool needs to change
+    a running broker. The admin's password is never rotated here: the running broker knows
+    only the current one (credentials.py --offline with the broker stopped makes a new one)."""
     accounts = []
     for county in desired.roster.counties:
         user = OPERATOR_PREFIX + county.id
-        password = _password(state, state.account_password_path(user), user in rotate, applied)
+        password = _password(state, state.account_password_path(user), user in rotate, applied, user)
         accounts.append(BrokerAccount(user, password, "operator", county.id))
-    password = _password(state, state.account_password_path(COLLECTOR_USER), COLLECTOR_USER in rotate, applied)
-    return accounts + [BrokerAccount(COLLECTOR_USER, password, "collector")]
+    for user in collector_users(desired.roster.settings.collectors):
+        password = _password(state, state.account_password_path(user), user in rotate, applied, user)
+        accounts.append(BrokerAccount(user, password, "collector"))
+    password = _password(state, state.account_password_path(ADMIN_USER), False, applied, ADMIN_USER)
+    return accounts + [BrokerAccount(ADMIN_USER, password, "admin")]
 
 
 def accounts_digest(accounts: list[BrokerAccount]) -> str:
@@ -92,16 +116,43 @@ def accounts_digest(accounts: list[BrokerAccount]) -> str:
 
 
 def _broker(accounts: list[BrokerAccount], manifest: dict, state: State, applied: Applied) -> None:
-    """The password file's hashes are salted afresh on every render, so the files are
-    rewritten only when the accounts change: a second apply leaves them, and the broker, alone."""
+    """The plugin's hashes are salted afresh on every render, so the file is rewritten only
+    when the accounts change (their digest, recorded in fleet.json): a second apply leaves it
+    alone. 0600: it is the broker's (install it 0640, group mosquitto)."""
     folder = state.root / "broker"
+    for name in OLD_BROKER_FILES:
+        if (folder / name).exists():
+            (folder / name).unlink()
+            applied.written.append(f"broker/{name} (deleted)")
     fingerprint = accounts_digest(accounts)
-    files_present = (folder / "passwd").exists() and (folder / "acl").exists()
-    if manifest.get("accounts_sha256") == fingerprint and files_present:
+    if manifest.get("accounts_sha256") == fingerprint and (folder / DYNSEC_FILE).exists():
         return
     for name, text in broker_files(accounts).items():
         applied.wrote(state, folder / name, write_file(folder / name, text, SECRET_MODE))
     manifest["accounts_sha256"] = fingerprint
+
+
+def _ids(account: BrokerAccount) -> dict:
+    return {"role": account.role, "county": account.county, "school": account.school}
+
+
+def _pending(accounts: list[BrokerAccount], renewed: set[str], manifest: dict) -> None:
+    """Records what a running broker still has to be told, against the accounts of the last
+    apply: a new account or a new password is "put", an account no longer wanted "retire".
+    The first apply records nothing: its file is what the broker first starts with."""
+    known = manifest.get("accounts")
+    current = {a.username: _ids(a) for a in accounts if a.role != "admin"}
+    if known is not None:
+        pending = manifest.get("broker_pending", {})
+        for user, ids in current.items():
+            if user in renewed or known.get(user) != ids:
+                pending[user] = {"action": "put", **ids}
+        for user, ids in known.items():
+            if user not in current:
+                pending[user] = {"action": "retire", **ids}
+        if pending:  # fleet.json unchanged by an apply that changes nothing
+            manifest["broker_pending"] = pending
+    manifest["accounts"] = current
 
 
 def _alertmanager(desired: Desired, state: State, applied: Applied) -> None:

@@ -43,6 +43,16 @@ from dataclasses import dataclass
 from schoolnet_core import contract
 
 ROLES = ("admin", "collector", "operator", "school")
+ADMIN_USER = "schoolnet-admin"
+COLLECTOR_PREFIX = "schoolnet-collector-"
+DEFAULT_COLLECTORS = 2
+"""The scale-out pair: deploy/central/collector.yaml is schoolnet-collector-1, deploy/
+scale-out/collector-1.yaml and collector-2.yaml are -1 and -2."""
+OPERATOR_PREFIX = "operator."
+"""Operators are `operator.<county>`: a dot never occurs in a school id, so no school
+can ever be given an operator's name or the other way round."""
+RESERVED_PREFIX = "schoolnet-"
+"""User names of the service accounts (admin, collectors); never a school's."""
 PBKDF2_ROUNDS = 101
 SALT_BYTES = 12
 DYNSEC_FILE = "dynamic-security.json"
@@ -102,7 +112,9 @@ def role_acls(account: BrokerAccount) -> list[dict]:
     A school: publish its own results and status, subscribe to exactly its own command
     topic (subscribeLiteral: `+`, `#` and `$share/...` are other strings, so refused).
     An operator: publish its own county's command topics. A collector: the shared group
-    and plain subscriptions under schoolnet/v1, and its dead letters."""
+    and plain subscriptions under schoolnet/v1, and its dead letters. The admin: the plugin,
+    and the schools' status topics, to clear a retired school's retained status after its
+    account is gone (its last will, fired when its session ends, would undo an earlier clear)."""
     if account.role == "school":
         command = contract.topic(account.county, account.school, contract.COMMAND)
         sends = [_acl("publishClientSend", contract.topic(account.county, account.school, kind))
@@ -118,7 +130,8 @@ def role_acls(account: BrokerAccount) -> list[dict]:
     if account.role == "admin":
         return [_acl(kind, topic) for topic in ("$CONTROL/dynamic-security/#",)
                 for kind in ("publishClientSend", "publishClientReceive", "subscribePattern")] + [
-            _acl("subscribePattern", "$SYS/#"), _acl("publishClientReceive", "$SYS/#")]
+            _acl("subscribePattern", "$SYS/#"), _acl("publishClientReceive", "$SYS/#"),
+            _acl("publishClientSend", contract.topic("+", "+", contract.STATUS))]
     raise ValueError(f"role {account.role!r} is not one of {ROLES}")
 
 
@@ -134,9 +147,26 @@ def account_problem(account: BrokerAccount) -> str | None:
         value = getattr(account, field)
         if value is not None and contract.id_problem(value):
             return f"{account.role} {account.username!r}: {field} id {contract.id_problem(value)}"
-    if account.role == "school" and account.username != account.school:
-        return f"school {account.school!r}: its user name must be its id, not {account.username!r}"
+    if account.role == "school":
+        return school_user_problem(account.username)
     return None
+
+
+def school_user_problem(username: str) -> str | None:
+    """Why `username` cannot be a school's user name, or None. It is the school's id unless
+    the roster names another; either way never a service account's name (those start with
+    schoolnet-) and never an operator's (a dot is not allowed in an id). The client id is
+    bound to the school's ids, not to this name."""
+    if contract.id_problem(username):
+        return f"school user name: {contract.id_problem(username)}"
+    if username.startswith(RESERVED_PREFIX):
+        return f"school user name {username!r} is kept for the service accounts; choose another"
+    return None
+
+
+def collector_users(count: int = DEFAULT_COLLECTORS) -> list[str]:
+    """The collectors' user names, each also its one client id: schoolnet-collector-1..N."""
+    return [f"{COLLECTOR_PREFIX}{n}" for n in range(1, count + 1)]
 
 
 def description(account: BrokerAccount) -> str:

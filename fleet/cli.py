@@ -5,10 +5,13 @@ alert route and install bundle.
     schoolnet-fleet check roster.xlsx                    every mistake in it, cell by cell
     schoolnet-fleet plan roster.xlsx --state /srv/schoolnet-fleet      what apply would change
     schoolnet-fleet apply roster.xlsx --state /srv/schoolnet-fleet     make it so
+    schoolnet-fleet broker --state /srv/schoolnet-fleet --broker mqtt://127.0.0.1:1883
+                                                         account changes to the running broker
     schoolnet-fleet publish --state /srv/schoolnet-fleet --vm http://127.0.0.1:8428
 
 Exit status: 0 done (plan: nothing to change or changes listed), 1 the roster has
-mistakes or a generated config would be refused, 2 a usage mistake.
+mistakes or a generated config would be refused, 2 a usage mistake, 3 the running broker
+refused or did not answer (the changes stay pending: run `broker` again).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from fleet.state import State
 from roster.load import load_roster
 from roster.problems import RosterError
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_BROKER = 0, 1, 2, 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
                              help="重新生成该校密码 / issue a new password (school id, county/id or account)")
         command.set_defaults(run=run)
     _apply_options(commands.choices["apply"])
+    broker = commands.add_parser("broker", help="把待办的账号变更发给运行中的消息服务器 / send pending account "
+                                 "changes to the running broker")
+    broker.add_argument("--state", type=Path, required=True, help="状态目录 / the state folder")
+    _broker_options(broker, required=True)
+    broker.set_defaults(run=_broker)
     publish = commands.add_parser("publish", help="把名单写入 VictoriaMetrics / push the roster series")
     publish.add_argument("--state", type=Path, required=True)
     publish.add_argument("--vm", required=True, help="VictoriaMetrics URL, e.g. http://127.0.0.1:8428")
@@ -64,10 +72,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _broker_options(command: argparse.ArgumentParser, required: bool = False) -> None:
+    command.add_argument("--broker", metavar="URL", required=required,
+                         help="运行中的消息服务器，以 schoolnet-admin 身份更改账号、结束换密码和停用学校的会话、清除停用学校的保留状态 "
+                              "/ the running broker (mqtt://127.0.0.1:1883 on its host, or mqtts://HOST:8883 with "
+                              "--ca): account changes are sent as schoolnet-admin, rotated and retired schools' "
+                              "sessions ended, retired schools' retained status cleared")
+    command.add_argument("--ca", type=Path, help="县 CA 证书 / the county CA certificate (bundles, mqtts://)")
+
+
 def _apply_options(apply_parser: argparse.ArgumentParser) -> None:
-    apply_parser.add_argument("--broker", metavar="URL",
-                              help="撤销学校前清除其保留状态 / clear retired schools' retained status on this broker")
-    apply_parser.add_argument("--ca", type=Path, help="县 CA 证书 / the county CA certificate (bundles, --broker)")
+    _broker_options(apply_parser)
     apply_parser.add_argument("--bundles", action="store_true", help="生成离线安装包 / build install bundles")
     apply_parser.add_argument("--wheel", type=Path, help="schoolnet wheel (default: built from this checkout)")
     apply_parser.add_argument("--with-deps", type=Path, metavar="DIR", help="依赖 wheel 目录 / dependency wheels")
@@ -117,19 +132,38 @@ def _apply(args) -> int:
         return EXIT_PROBLEMS
     desired, state, plan, _ = prepared
     output.plan(plan, desired, None)
-    cleared = output.clear_retired(plan, state, args.broker, args.ca)
     applied = apply(desired, plan, state, frozenset(args.rotate))
-    output.mark_cleared(state, cleared)
+    status = EXIT_OK
     if args.bundles:
         from fleet.bundle import BundleError, build_bundles
         try:
             applied.written += build_bundles(desired, state, args.ca, args.wheel, args.with_deps)
         except BundleError as error:
-            output.applied(applied, state, cleared)
             print(f"未生成安装包 bundles not built: {error}", file=sys.stderr)
-            return EXIT_PROBLEMS
-    output.applied(applied, state, cleared)
-    return EXIT_OK
+            status = EXIT_PROBLEMS
+    synced = _synced(state, args) if args.broker else None
+    output.applied(applied, state, synced)
+    return EXIT_BROKER if synced is not None and synced.failed else status
+
+
+def _synced(state: State, args):
+    """The pending account changes sent to the running broker; a broker that cannot be
+    reached leaves them pending (said on stderr), and apply's files stay written."""
+    from fleet.dynsec import Refused
+    from fleet.sync import Synced, sync
+    try:
+        return sync(state, args.broker, args.ca)
+    except Refused as refusal:
+        return Synced(failed=[str(refusal)])
+
+
+def _broker(args) -> int:
+    state = State(args.state)
+    synced = _synced(state, args)
+    output.broker_synced(synced)
+    if not synced.done and not synced.failed:
+        output.say("无待办的账号变更 / no pending account changes")
+    return EXIT_BROKER if synced.failed else EXIT_OK
 
 
 def _publish(args) -> int:

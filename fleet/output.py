@@ -4,11 +4,11 @@ engineer acts on. Nothing here ever prints a password: only paths to the files t
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
+from fleet.broker import DYNSEC_FILE
 from fleet.plan import Change, Desired, Plan
-from fleet.retire import RetiredSchool, by_hand, clear_status
 from fleet.state import State
+from fleet.sync import Synced, pending
 from roster.problems import RosterProblem
 
 WORDS = {
@@ -78,43 +78,47 @@ def _summary(planned: Plan) -> str:
             f"{counts['county_added']} counties added 新增县, {counts['county_retired']} counties removed 移除县")
 
 
-def clear_retired(planned: Plan, state: State, broker: str | None, ca: Path | None) -> dict[str, str | None]:
-    """Clears the retained status of each school being retired, while its account still
-    works; subject -> None (cleared) or what went wrong."""
-    outcome: dict[str, str | None] = {}
-    if not broker:
-        return outcome
-    manifest = state.manifest()
-    for change in planned.of("school_retired"):
-        county, school_id = change.subject.split("/", 1)
-        school = RetiredSchool(county, school_id, manifest["schools"][change.subject]["fields"]["user"], change.name)
-        outcome[change.subject] = clear_status(school, state.password_path(county, school_id), broker,
-                                               str(ca) if ca else None)
-    return outcome
-
-
-def mark_cleared(state: State, cleared: dict[str, str | None]) -> None:
-    manifest = state.manifest()
-    for subject, error in cleared.items():
-        if error is None and subject in manifest.get("retired", {}):
-            manifest["retired"][subject]["status_cleared"] = True
-    state.save_manifest(manifest)
-
-
-def applied(done, state: State, cleared: dict[str, str | None]) -> None:
+def applied(done, state: State, synced: Synced | None) -> None:
     for path in done.written:
         say(f"已写入 written: {path}")
-    for school in done.retired:
-        error = cleared.get(f"{school.county}/{school.school}", "not asked")
-        if error is None:
-            say(f"已清除保留状态 retained status cleared: {school.county}/{school.school}")
-        else:
-            password = state.retired_dir(school.county, school.school) / "mqtt.password"
-            say(f"! 请在重新加载消息服务器之前清除 {school.county}/{school.school} 的保留状态 / clear its retained "
-                f"status before reloading the broker ({error}): {by_hand(school, password)}")
-    if any(p.startswith("broker/") for p in done.written):
-        say("消息服务器账号已变更：请重新加载 / broker accounts changed: reload mosquitto (systemctl reload mosquitto)")
+    if synced is not None:
+        broker_synced(synced)
+    waiting = pending(state)
+    if waiting:
+        _pending_instruction(state, waiting)
+    elif synced is None and f"broker/{DYNSEC_FILE}" in done.written:
+        say(f"消息服务器账号文件已生成：首次启动 mosquitto 前安装 / broker accounts written: before mosquitto's first "
+            f"start, install -m 640 -g mosquitto {state.root}/broker/{DYNSEC_FILE} /etc/mosquitto/schoolnet/ "
+            "(运行中的消息服务器自己保存账号，以后的变更用 --broker 发送 / a running broker keeps its own: "
+            "later changes go to it with --broker)")
     if any(p.startswith("alertmanager/") for p in done.written):
         say("告警路由已变更：填写密钥后重新加载 / alert routes changed: fill in the secrets, then reload Alertmanager")
     say(f"完成 done: {len(done.written)} 个文件 files written in {state.root}" if done.written else
         "完成 done: 无变更 nothing changed")
+
+
+def broker_synced(synced: Synced) -> None:
+    for line in synced.done:
+        say(line)
+    for line in synced.failed:
+        print(f"! 消息服务器拒绝 broker refused: {line}", file=sys.stderr)
+
+
+def _pending_instruction(state: State, waiting: dict[str, dict]) -> None:
+    """What to run, since the running broker does not have these changes yet. The command
+    reads every password from the state folder: none is ever typed or put in argv."""
+    retire = sorted(user for user, item in waiting.items() if item["action"] == "retire")
+    put = sorted(user for user, item in waiting.items() if item["action"] == "put")
+    say(f"! 运行中的消息服务器尚未收到 {len(waiting)} 项账号变更（新账号或新密码 {len(put)}，停用 {len(retire)}）；"
+        f"换密码和停用的学校的会话（含离线保留的会话）尚未结束，停用学校的保留状态尚未清除 / the running broker "
+        f"does not have {len(waiting)} account change(s) yet ({len(put)} new account or password, {len(retire)} "
+        "retired): rotated and retired schools' sessions, parked ones included, are not ended and retired "
+        "schools' retained status is not cleared.")
+    for user in retire:
+        say(f"    - 停用 retire: {user}")
+    for user in put[:20]:
+        say(f"    + 新账号或新密码 new account or password: {user}")
+    if len(put) > 20:
+        say(f"    + … {len(put) - 20} more")
+    say(f"  请在消息服务器主机上运行 / run on the broker's host (as schoolnet-admin, passwords read from "
+        f"{state.root}): schoolnet-fleet broker --state {state.root} --broker mqtt://127.0.0.1:1883")

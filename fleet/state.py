@@ -1,11 +1,12 @@
 """The state folder: everything the fleet tool made, and the record of what it made.
 
-    fleet.json                          what the last apply wrote (plan compares against it)
+    fleet.json                          what the last apply wrote (plan compares against it),
+                                        and the account changes a running broker still needs
     schools/<county>/<school>/agent.yaml        the school's config
     schools/<county>/<school>/mqtt.password     its broker password (0600)
     bundles/<county>/<school>.tar.gz            its offline install bundle (0600: holds the password)
-    accounts/<user>.password                    operator and collector passwords (0600)
-    broker/passwd, broker/acl                   the broker's accounts (0600)
+    accounts/<user>.password                    operator, collector and admin passwords (0600)
+    broker/dynamic-security.json                the broker's accounts, the plugin's state file (0600)
     alertmanager/alertmanager.yml               routes per county merged into the template (0600)
     roster/roster.prom                          the denominator series for VictoriaMetrics
     retired/<county>/<school>/                  a retired school's files, until its status is cleared

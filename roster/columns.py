@@ -70,7 +70,7 @@ SETTING_NAMES = {
     "egress_target": "出口带宽目标", "term": "学期", "holiday": "假期", "extra_school_day": "调休上课",
     "maintenance": "维护窗口", "broker_url": "消息服务器", "lesson": "课节", "school_hours": "在校时间",
     "speed_test_backend": "测速方式", "speed_test_server": "测速服务器", "speed_test_times": "测速时间",
-    "broadband_target": "宽带检测目标",
+    "broadband_target": "宽带检测目标", "collectors": "汇聚服务数",
 }  # fmt: skip
 SETTINGS = SheetSpec("settings", "设置", ("settings", "配置"), (
     Column("setting", "设置项", ("setting", "item"), True, "/".join(SETTING_NAMES.values()),

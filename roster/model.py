@@ -137,6 +137,7 @@ class Settings:
     speed_test_server: str | None = None  # a school's own server overrides it
     speed_test_times: tuple[str, ...] = ()  # HH:MM; empty: the agent's defaults
     broadband_targets: tuple[tuple[str, str], ...] = ()  # (name, host or URL); empty: the agent's
+    collectors: int = 2  # broker accounts schoolnet-collector-1..N; 2: the scale-out pair (deploy/scale-out)
 
     def term(self, name: str) -> Term:
         for term in self.terms:

@@ -154,6 +154,14 @@ def _broadband_target(reader: SettingsReader, row: Row) -> None:
         reader.lists["broadband_targets"].append((name, target))
 
 
+def _collectors(reader: SettingsReader, row: Row) -> None:
+    """How many collectors get a broker account (schoolnet-collector-1..N), each its own:
+    the broker binds each to its client id, so a third collector needs a third account."""
+    count = reader.read.number(*reader.at(row, "value"), 1, 16, whole=True)
+    if count is not None:
+        reader.changes["collectors"] = int(count)
+
+
 HANDLERS: dict[str, Callable[[SettingsReader, Row], None]] = {
     "egress_target": _egress_target, "term": _term, "holiday": _day_list("holidays"),
     "extra_school_day": _day_list("extra_school_days"), "maintenance": _maintenance, "lesson": _lesson,
@@ -162,7 +170,7 @@ HANDLERS: dict[str, Callable[[SettingsReader, Row], None]] = {
                         "type the broker's URL, e.g. mqtts://mqtt.hx.edu.example:8883"),
     "speed_test_backend": _text("speed_test_backend", lambda t: t in BACKENDS, "choose iperf3, http or speedtest"),
     "speed_test_server": _text("speed_test_server", lambda t: " " not in t, "type HOST:PORT or a URL"),
-    "speed_test_times": _speed_times, "broadband_target": _broadband_target,
+    "speed_test_times": _speed_times, "broadband_target": _broadband_target, "collectors": _collectors,
 }  # fmt: skip
 
 

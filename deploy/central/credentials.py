@@ -30,25 +30,23 @@ import os
 import secrets
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 try:
     from fleet import broker as rules
+    from fleet import dynsec
     from schoolnet_core import contract
 except ImportError:  # run with a plain python3 from a clone of the repository
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from fleet import broker as rules
+    from fleet import dynsec
     from schoolnet_core import contract
 
 BrokerAccount = rules.BrokerAccount
-ADMIN_USER = "schoolnet-admin"
-COLLECTOR_USER = "schoolnet-collector-1"
-OPERATOR_PREFIX = "operator."
-"""Operators are `operator.<county>`: a dot never occurs in a school id, so no school
-can ever be given an operator's name or the other way round."""
+ADMIN_USER = rules.ADMIN_USER
+COLLECTOR_USER = rules.collector_users(1)[0]
+OPERATOR_PREFIX = rules.OPERATOR_PREFIX
 PASSWORD_BYTES = 24  # 32 URL-safe characters
-WAIT_S = 10.0
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
 DEFAULTS = {
@@ -59,8 +57,8 @@ DEFAULTS = {
 }
 
 
-class Refused(Exception):
-    """A request the tool will not carry out; the message says why and what to do."""
+Refused = dynsec.Refused
+"""A request the tool will not carry out; the message says why and what to do."""
 
 
 # --- accounts (pure) ---------------------------------------------------------------------
@@ -199,92 +197,6 @@ def group_id(name: str) -> int:
                       "mosquitto runs as (a number for the docker image: 1883)") from None
 
 
-# --- the running broker ------------------------------------------------------------------------
-
-
-class Admin:
-    """The admin account's MQTT session on the loopback listener: plugin commands and
-    their answers, and ending a client id's parked session."""
-
-    def __init__(self, address: str, password: str) -> None:
-        import paho.mqtt.client as mqtt  # only for a running broker: --offline needs no paho
-        from paho.mqtt.enums import CallbackAPIVersion
-
-        self._mqtt, self._version = mqtt, CallbackAPIVersion.VERSION2
-        host, _, port = address.rpartition(":")
-        self.host, self.port, self.password = host, int(port), password
-        self._answers: list[dict] = []
-        self._changed = threading.Condition()
-        self.client = self._connect(ADMIN_USER + "-tool", clean_start=True, subscribe=True)
-
-    def _connect(self, client_id: str, *, clean_start: bool, subscribe: bool = False):
-        client = self._mqtt.Client(self._version, client_id=client_id, protocol=self._mqtt.MQTTv5)
-        client.username_pw_set(ADMIN_USER, self.password)
-        connected: list[int] = []
-        subscribed: list[int] = []
-
-        def on_connect(_c, _u, _f, code, _p):
-            with self._changed:
-                connected.append(code.value)
-                self._changed.notify_all()
-
-        def on_subscribe(_c, _u, _mid, codes, _p):
-            with self._changed:
-                subscribed.append(codes[0].value)
-                self._changed.notify_all()
-
-        client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, self._on_message
-        try:
-            client.connect(self.host, self.port, keepalive=30, clean_start=clean_start)
-        except OSError as error:
-            raise Refused(f"mosquitto 未运行 / the broker at {self.host}:{self.port} does not answer ({error}); "
-                          "start it, or stop it for good and run with --offline") from None
-        client.loop_start()
-        self._wait(lambda: connected or None, "CONNACK")
-        if connected[0] != 0:
-            client.loop_stop()
-            raise Refused(f"the broker refused {ADMIN_USER} (CONNACK {connected[0]:#x}): is the plugin "
-                          "loaded (mosquitto.conf) and the admin's password file the current one?")
-        if subscribe:
-            client.subscribe(rules.CONTROL_TOPIC + "/response", qos=1)
-            self._wait(lambda: subscribed or None, "SUBACK")
-        return client
-
-    def _on_message(self, _c, _u, message) -> None:
-        with self._changed:
-            self._answers.append(json.loads(message.payload))
-            self._changed.notify_all()
-
-    def _wait(self, ready, what: str):
-        with self._changed:
-            if not self._changed.wait_for(ready, WAIT_S):
-                raise Refused(f"the broker sent no {what} within {WAIT_S:g} s")
-            return ready()
-
-    def run(self, commands: list[dict], ignorable: tuple[str, ...] = ()) -> list[dict]:
-        """Sends the commands in one message; refuses on an answer with an unexpected error."""
-        before = len(self._answers)
-        self.client.publish(rules.CONTROL_TOPIC, json.dumps({"commands": commands}), qos=1)
-        answer = self._wait(lambda: self._answers[before] if len(self._answers) > before else None,
-                            "answer from the dynamic security plugin")
-        responses = answer.get("responses", [])
-        failed = [r for r in responses if r.get("error") and r["error"] not in ignorable]
-        if failed:
-            raise Refused("; ".join(f"{r['command']}: {r['error']}" for r in failed))
-        return responses
-
-    def end_session(self, client_id: str) -> None:
-        """Takes the client id with a clean start and no session expiry: the broker throws
-        the old session away (subscriptions, queued messages), connected or parked."""
-        client = self._connect(client_id, clean_start=True)
-        client.disconnect()
-        client.loop_stop()
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
 # --- the commands --------------------------------------------------------------------------
 
 
@@ -335,19 +247,13 @@ def issue(args: argparse.Namespace, account: BrokerAccount) -> None:
         replace_file(path, json.dumps(state, ensure_ascii=False, indent=2) + "\n", 0o640, group)
         print(f"  已写入 / written: {path} (the broker reads it when it starts)")
         return
-    admin = Admin(args.broker, read_secret(Path(args.secrets_dir), ADMIN_USER))
-    try:
-        commands = rules.control_commands(account)
-        role_steps, create = commands[:-1], commands[-1]
-        admin.run(role_steps, rules.IGNORABLE)
+    with dynsec.Admin(args.broker, read_secret(Path(args.secrets_dir), ADMIN_USER)) as admin:
         if account.username not in known:
-            admin.run([create])
+            dynsec.add(admin, account)
         elif args.rotate:
-            admin.run([{"command": "setClientPassword", "username": account.username,
-                        "password": account.password}])
-            _end_sessions(admin, account)
-    finally:
-        admin.close()
+            _said_ended(dynsec.rotate(admin, account))
+        else:
+            dynsec.refresh_role(admin, account)  # completed, if the contract grew
     print("  已生效 / applied to the running broker (it saves its own state file)")
 
 
@@ -355,10 +261,8 @@ def _with_password(account: BrokerAccount, password: str) -> BrokerAccount:
     return BrokerAccount(account.username, password, account.role, account.county, account.school)
 
 
-def _end_sessions(admin: Admin, account: BrokerAccount) -> None:
-    bound = rules.client_id(account)
+def _said_ended(bound: str | None) -> None:
     if bound is not None:
-        admin.end_session(bound)
         print(f"  会话已结束 / its sessions ended (client id {bound}, parked ones included)")
 
 
@@ -376,14 +280,8 @@ def retire(args: argparse.Namespace) -> None:
         print(f"{args.username}: 已删除 / removed from {args.dynsec}; its parked session, if any, ends "
               "when you run `retire` again with the broker running")
         return
-    admin = Admin(args.broker, read_secret(Path(args.secrets_dir), ADMIN_USER))
-    try:
-        admin.run([{"command": "deleteClient", "username": args.username}])
-        if role in ("school", "operator"):
-            admin.run([{"command": "deleteRole", "rolename": rules.role_name(account)}])
-        _end_sessions(admin, account)
-    finally:
-        admin.close()
+    with dynsec.Admin(args.broker, read_secret(Path(args.secrets_dir), ADMIN_USER)) as admin:
+        _said_ended(dynsec.retire(admin, account))
     Path(args.secrets_dir, f"{args.username}.password").unlink(missing_ok=True)
     print(f"{args.username}: 已停用 / retired")
 

@@ -96,7 +96,7 @@ def test_the_password_hash_is_the_one_mosquitto_ctrl_writes(tmp_path):
 
 @pytest.mark.parametrize(("account", "problem"), [
     (BrokerAccount("hx-a", "x", "school", "hx", None), "needs a school id"),
-    (BrokerAccount("hx-b", "x", "school", "hx", "hx-a"), "user name must be its id"),
+    (BrokerAccount("schoolnet-admin", "x", "school", "hx", "hx-a"), "kept for the service accounts"),
     (BrokerAccount("Bad", "x", "school", "hx", "Bad"), "school id"),
     (BrokerAccount("x", "x", "root"), "role 'root'"),
 ])

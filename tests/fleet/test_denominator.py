@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import yaml
 
 from fleet.publish import publish_once
 from fleet.state import State
@@ -65,3 +66,15 @@ def test_a_declared_school_that_never_reports_counts_against_its_county(county):
     county.wait_for(lambda: SILENT in value(county, per_100), timeout=60)
     assert value(county, per_100)[SILENT] == 0.0  # declared, enrolment 230, never reported
     assert value(county, "schoolnet:school_egress_target_mbps:last")[SILENT] == 100.0
+
+
+def test_alerts_and_boards_name_a_silent_school_by_the_roster(county, tmp_path):
+    agent_yaml = tmp_path / "state" / "schools" / "c00" / SILENT / "agent.yaml"
+    declared_name = yaml.safe_load(agent_yaml.read_text(encoding="utf-8"))["school"]["name"]
+
+    def names() -> dict[str, str]:
+        return {sample["metric"]["school"]: sample["metric"]["school_name"]
+                for sample in county.query('schoolnet:school_name:info{county="c00"}')}
+
+    county.wait_for(lambda: len(names()) == 4, timeout=60)
+    assert names()[SILENT] == declared_name and declared_name != SILENT

@@ -4,12 +4,15 @@ what changed in the roster."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import stat
 
 import pytest
 
 from agent.config import load_config
+from agent.publish.mqtt import client_id as agent_client_id
+from fleet.broker import DYNSEC_FILE
 from fleet.state import State
 from roster import sample
 from tests.fleet.helpers import county_tables, edited, fleet, with_setting
@@ -53,9 +56,11 @@ def test_passwords_are_private_distinct_and_never_printed(county, capsys, tmp_pa
     printed = capsys.readouterr()
     files = sorted(state.glob("schools/*/*/mqtt.password")) + sorted(state.glob("accounts/*.password"))
     passwords = [path.read_text().strip() for path in files]
-    assert len(set(passwords)) == len(files) == SCHOOLS + 3 + 1
+    assert len(set(passwords)) == len(files) == SCHOOLS + 3 + 2 + 1  # operators, the collector pair, admin
+    assert sorted(path.name for path in state.glob("accounts/schoolnet-*")) == [
+        "schoolnet-admin.password", "schoolnet-collector-1.password", "schoolnet-collector-2.password"]
     assert all(len(password) == 32 for password in passwords)
-    for path in [*files, state / "broker/passwd", state / "broker/acl", state / "alertmanager/alertmanager.yml"]:
+    for path in [*files, state / "broker" / DYNSEC_FILE, state / "alertmanager/alertmanager.yml"]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
     assert not any(password in printed.out + printed.err for password in passwords)
@@ -63,7 +68,31 @@ def test_passwords_are_private_distinct_and_never_printed(county, capsys, tmp_pa
     assert rotated != (county["state"] / "schools/c00/3000000000/mqtt.password").read_text()
     assert (state / "schools/c01/3001000001/mqtt.password").read_text() == \
         (county["state"] / "schools/c01/3001000001/mqtt.password").read_text()
-    assert "written: broker/passwd" in printed.out
+    assert f"written: broker/{DYNSEC_FILE}" in printed.out
+    dynsec = (state / "broker" / DYNSEC_FILE).read_text()
+    assert not any(password in dynsec for password in passwords)  # only their hashes
+    # The running broker still has the old password: the change waits for it, and says how.
+    assert State(state).manifest()["broker_pending"] == {
+        "3000000000": {"action": "put", "role": "school", "county": "c00", "school": "3000000000"}}
+    assert f"schoolnet-fleet broker --state {state} --broker mqtt://127.0.0.1:1883" in printed.out
+
+
+def test_each_account_is_bound_to_the_client_id_its_program_uses(county):
+    """A school's account to the agent's own client id (agent/publish/mqtt.py), each
+    collector's to its user name, as deploy/central/collector.yaml and deploy/scale-out/
+    collector-N.yaml connect; only the admin is unbound."""
+    state = json.loads((county["state"] / "broker" / DYNSEC_FILE).read_text())
+    clients = {client["username"]: client for client in state["clients"]}
+    assert len(clients) == SCHOOLS + 3 + 2 + 1
+    for path in sorted((county["state"] / "schools").glob("*/*/agent.yaml")):
+        config = load_config(path)
+        assert clients[config.broker.username]["clientid"] == agent_client_id(config.school.county, config.school.id)
+    for name in ("schoolnet-collector-1", "schoolnet-collector-2", "operator.c00"):
+        assert clients[name]["clientid"] == name
+    assert "clientid" not in clients["schoolnet-admin"]
+    assert [role["rolename"] for role in state["roles"]].count("collector") == 1
+    assert stat.S_IMODE((county["state"] / "broker" / DYNSEC_FILE).stat().st_mode) == 0o600
+    assert State(county["state"]).manifest().get("broker_pending", {}) == {}  # the first file is the start
 
 
 def test_a_second_apply_changes_nothing(county, capsys):
@@ -107,3 +136,15 @@ def test_the_state_record_names_every_school(county):
     manifest = State(county["state"]).manifest()
     assert len(manifest["schools"]) == SCHOOLS
     assert manifest["schools"]["c00/3000000000"]["devices"]["c1/panel"].startswith("interactive_panel 10.0.0.11 icmp")
+
+
+def test_the_number_of_collectors_is_a_setting_and_each_gets_its_own_account(tmp_path):
+    state = tmp_path / "state"
+    three = with_setting(county_tables(20), ["汇聚服务数", None, 3, None, None])
+    assert fleet("apply", sample.write_xlsx(tmp_path / "three.xlsx", three), "--state", state) == 0
+    clients = json.loads((state / "broker" / DYNSEC_FILE).read_text())["clients"]
+    collectors = sorted((c["username"], c["clientid"]) for c in clients if c["textname"] == "collector")
+    assert collectors == [(f"schoolnet-collector-{n}",) * 2 for n in (1, 2, 3)]
+    assert fleet("apply", sample.write_xlsx(tmp_path / "two.xlsx", county_tables(20)), "--state", state) == 0
+    assert State(state).manifest()["broker_pending"] == {
+        "schoolnet-collector-3": {"action": "retire", "role": "collector", "county": None, "school": None}}
