@@ -1,6 +1,6 @@
 """1. Accuracy: does each speed-test backend measure the line's true rate?
 
-A shaped link (tests/harness/netns.Link: tbf rate in the kernel, delay and loss in the
+A shaped link (schoolnet_stack/netns.Link: tbf rate in the kernel, delay and loss in the
 userspace wire) joins the "gateway" namespace a to the "county" namespace b, where an
 iperf3 server, the LibreSpeed-style endpoint and the legacy speedtest server run. In a,
 the agent's own entry point runs each backend (`python -m agent.probes.speed_test --json`),
@@ -27,7 +27,7 @@ from bench.plan import RunPlan, say
 from bench.processes import REPO, Programs
 from bench.report import Figure, Outcome, Target
 from bench.usage import UsageWatch
-from tests.harness.netns import MTU, Link
+from schoolnet_stack.netns import MTU, Link
 
 NAME = "accuracy"
 TITLE = "speed-test backends against iperf3 on shaped links / 测速准确度"
@@ -177,7 +177,7 @@ class CountyServers:
         ip = self.link.b_ip
         self._serve("iperf3", ["iperf3", "-s", "-B", ip, "-p", str(IPERF3_PORT), "--forceflush"], "Server listening")
         self.servers["iperf3"] = f"{ip}:{IPERF3_PORT}"
-        for backend, module in (("http", "tests.peers.speed_http_server"), ("speedtest", "tests.peers.speedtest_server")):
+        for backend, module in (("http", "schoolnet_stack.peers.speed_http_server"), ("speedtest", "schoolnet_stack.peers.speedtest_server")):
             self.servers[backend] = self._serve(backend, [sys.executable, "-m", module, "--host", ip], "listening")
 
     def _serve(self, backend: str, argv: list[str], ready: str) -> str:

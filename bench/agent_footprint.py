@@ -4,7 +4,7 @@ The issue asks what the agent costs a school's gateway over a 10-minute run on t
 schedule. This runs the real command (a process of its own) with the example config's
 intervals - broadband every 30 s, the classroom sweep, the sync classroom and health every
 60 s, a 50-echo sync burst - against real peers and a real mosquitto on loopback
-(tests/agent/daemon/school.py), and samples the process with psutil every second:
+(schoolnet_stack/school.py, schoolnet_stack/processes.py), and samples the process with psutil every second:
 
     sudo .venv/bin/python bench/agent_footprint.py --duration 600
     sudo .venv/bin/python bench/agent_footprint.py --duration 180 --speed-test-at 90
@@ -21,9 +21,6 @@ import argparse
 import hashlib
 import hmac
 import json
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,15 +34,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from schoolnet_core import contract
-from tests.agent.daemon.school import (
+from schoolnet_stack.county_broker import CountyBroker, Listener
+from schoolnet_stack.processes import AgentProcess
+from schoolnet_stack.school import (
     COMMAND_KEY,
     COMMAND_KEY_ENV,
     COUNTY,
     SCHOOL,
     LoopbackSchool,
 )
-from tests.agent.publish.broker import CountyBroker, Listener
-from tests.harness.servers import Mosquitto
+from schoolnet_stack.servers import Mosquitto
 
 MIB = 1024 * 1024
 
@@ -106,13 +104,10 @@ def main() -> int:
         county = Listener(CountyBroker(broker, broker.port), "schoolnet/v1/#", client_id="bench-county")
         try:
             config = school.write_config(example_schedule(school, broker.port))
-            env = dict(os.environ, **{COMMAND_KEY_ENV: COMMAND_KEY})
-            process = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "-c", str(config)], cwd=ROOT,
-                                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            agent = AgentProcess(config, env={COMMAND_KEY_ENV: COMMAND_KEY})
             time.sleep(args.warmup)
-            figures = sample(psutil.Process(process.pid), args.duration, args.speed_test_at, broker.port)
-            process.send_signal(signal.SIGTERM)
-            figures["exit_code"] = process.wait(timeout=30)
+            figures = sample(psutil.Process(agent.pid), args.duration, args.speed_test_at, broker.port)
+            figures["exit_code"] = agent.stop()
             kinds = [message.topic.rsplit("/", 1)[-1] for message in county.wait_for(lambda ms: True)]
             figures["messages"] = {kind: kinds.count(kind) for kind in sorted(set(kinds))}
         finally:

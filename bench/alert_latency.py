@@ -12,7 +12,7 @@ Both run as deployed: VictoriaMetrics with the flags of deploy/central/debian/vi
 -search.disableCache undone), vmalert with -evaluationInterval=1m (the groups that set
 their own `interval:` run at it) and its remote write/read (deploy/README-alerts.md; flush
 interval left at its default), Alertmanager with deploy/alertmanager/alertmanager.yml's
-routes and timings (receivers replaced by the webhook, tests/rules/deploy_copies.py).
+routes and timings (receivers replaced by the webhook, schoolnet_stack/deploy_files.py).
 
 Each step is timed as it becomes visible: the will at an MQTT subscriber (the anchor: no
 alert can be faster), the status in the store, the alert firing in vmalert, in
@@ -35,20 +35,21 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import yaml
 
-from bench.central import CollectorProcess, collector_config
-from bench.gateway import AgentProcess, LoopbackSchool
+from bench.central import collector_config
 from bench.plan import RunPlan, say
 from bench.processes import REPO
 from bench.report import Figure, Outcome, Target
 from schoolnet_core import contract
-from tests.harness.servers import (
+from schoolnet_stack import deploy_files
+from schoolnet_stack.processes import AgentProcess, CollectorProcess
+from schoolnet_stack.school import LoopbackSchool
+from schoolnet_stack.servers import (
     Alertmanager,
     Mosquitto,
     VictoriaMetrics,
     Vmalert,
     WebhookReceiver,
 )
-from tests.rules import deploy_copies
 
 NAME = "alert_latency"
 TITLE = "agent killed -> alert at the county's webhook / 离线告警时延"
@@ -91,12 +92,12 @@ def flag_value(flags: list[str], name: str) -> str | None:
 
 def rule_settings(alert: str) -> tuple[str, str]:
     """(`for:`, group `interval:`) of the alert as shipped in deploy/rules."""
-    for path in sorted(deploy_copies.RULES_DIR.glob("*.yml")):
+    for path in sorted(deploy_files.RULES_DIR.glob("*.yml")):
         for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
             for rule in group["rules"]:
                 if rule.get("alert") == alert:
                     return rule.get("for", "0s"), group.get("interval", EVALUATION_INTERVAL)
-    raise ValueError(f"no alert {alert} in {deploy_copies.RULES_DIR}")
+    raise ValueError(f"no alert {alert} in {deploy_files.RULES_DIR}")
 
 
 def route_group_wait(route: dict, alert: str, inherited: str = "30s") -> str | None:
@@ -146,8 +147,8 @@ class Pipeline:
         self.store = servers.enter_context(VictoriaMetrics(folder / "vm", extra_args=[
             *shipped, f"-search.latencyOffset={offset}", "-search.disableCache=false"]))  # the harness's undone
         self.webhook = servers.enter_context(WebhookReceiver())
-        deploy = deploy_copies.load_alertmanager_config()
-        config = deploy_copies.alertmanager_for_test(deploy, self.webhook.url_for, seconds_per_minute=60)
+        deploy = deploy_files.load_alertmanager_config()
+        config = deploy_files.alertmanager_for_test(deploy, self.webhook.url_for, seconds_per_minute=60)
         self.alertmanager = servers.enter_context(
             Alertmanager(yaml.safe_dump(config, allow_unicode=True), folder / "alertmanager"))
         self.vmalert = servers.enter_context(Vmalert(
@@ -157,12 +158,12 @@ class Pipeline:
         group = "alert-" + ("production" if variant == PRODUCTION else "for0")
         self.collector = CollectorProcess(collector_config(folder, group, group, broker_port, self.store.url))
         servers.callback(self.collector.stop)
-        self.collector.start().wait_subscribed()
+        self.collector.start()
 
     def _rule_files(self, folder: Path) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
         copies = []
-        for source in sorted(deploy_copies.RULES_DIR.glob("*.yml")):
+        for source in sorted(deploy_files.RULES_DIR.glob("*.yml")):
             text = source.read_text(encoding="utf-8")
             copy = folder / source.name
             copy.write_text(text if self.variant == PRODUCTION else rules_without_for(text), encoding="utf-8")
@@ -263,7 +264,8 @@ def run(plan: RunPlan) -> Outcome:
         servers.callback(wills.close)
         agents = {}
         for county, school in schools:
-            agents[school] = AgentProcess(peers.write_config(peers.config(broker.port, county, school)))
+            config_path = peers.write_config(peers.example_config(broker.port, county, school))
+            agents[school] = AgentProcess(config_path, log_path=config_path.with_suffix(".log"))
             servers.callback(agents[school].kill)
         plan.wait_for(lambda: all(p.value(f'last_over_time(schoolnet_agent_online{{school="{s}"}}[5m])') == 1
                                   for p in pipelines.values() for s in agents),
@@ -309,7 +311,7 @@ def alert_notes(timelines: dict[str, dict[str, Timeline]], quick: bool) -> tuple
         each = "; ".join(f"{school} {_seconds(t.after_kill('webhook'))}" for school, t in by_school.items())
         notes.append(f"{variant}, each school (kill -> webhook): {each}.")
     offline_for, interval = rule_settings(ALERT)
-    wait = route_group_wait(deploy_copies.load_alertmanager_config()["route"], ALERT) or "its default"
+    wait = route_group_wait(deploy_files.load_alertmanager_config()["route"], ALERT) or "its default"
     offset = flag_value(deployed_store_flags(STORE_FLAGS_FILE.read_text(encoding="utf-8")),
                         "-search.latencyOffset") or "30s"
     if PRODUCTION in timelines:

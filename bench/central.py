@@ -1,6 +1,7 @@
-"""The central side as the benchmarks run it: real collector processes against the
-harness's mosquitto and VictoriaMetrics, a way to fill a broker queue quickly, and a way
-to give a store every series of a county before it is measured.
+"""The central side as the benchmarks run it: real collector processes
+(schoolnet_stack.processes.CollectorProcess) against the stack's mosquitto and
+VictoriaMetrics, a way to fill a broker queue quickly, and a way to give a store every
+series of a county before it is measured.
 
 A collector here is `python -m collector.cli run -c FILE`, exactly what systemd starts,
 with its config written from the example's batch and store settings; the benchmark reads
@@ -9,9 +10,6 @@ its /metrics (received, written, pending) as county IT's monitoring would.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -20,9 +18,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from bench import schools
-from bench.processes import REPO, stop
-from tests.collector.running import healthz, scrape
-from tests.harness.servers import VictoriaMetrics, free_port
+from schoolnet_stack.processes import write_collector_config
+from schoolnet_stack.servers import VictoriaMetrics
 
 EXAMPLE_BATCH = {"max_points": 5000, "max_messages": 1000, "max_wait_s": 1.0}
 EXAMPLE_STORE_TIMINGS = {"timeout_s": 10, "retry_max_s": 30}
@@ -31,63 +28,13 @@ EXAMPLE_STORE_TIMINGS = {"timeout_s": 10, "retry_max_s": 30}
 
 def collector_config(folder: Path, client_id: str, group: str, broker_port: int, store_url: str,
                      **sections: dict) -> Path:
-    """A collector config (written as JSON, which YAML reads) for the benchmark's servers."""
-    config = {
-        "broker": {"url": f"mqtt://127.0.0.1:{broker_port}", "allow_plaintext": True, "client_id": client_id,
-                   "group": group, "keepalive_s": 30},
-        "store": {"url": store_url, **EXAMPLE_STORE_TIMINGS},
-        "batch": dict(EXAMPLE_BATCH),
-        "deadletter": {"path": str(folder / f"{client_id}-deadletter.jsonl")},
-        "http": {"listen": f"127.0.0.1:{free_port()}"},
-    }  # fmt: skip
+    """A collector config for the benchmark's servers: the stack's, with the example's batch
+    and store settings and the benchmark's group."""
+    config = {"broker": {"group": group, "keepalive_s": 30}, "store": dict(EXAMPLE_STORE_TIMINGS),
+              "batch": dict(EXAMPLE_BATCH)}
     for section, values in sections.items():
         config.setdefault(section, {}).update(values)
-    path = folder / f"{client_id}.yaml"
-    path.write_text(json.dumps(config, indent=1), encoding="utf-8")
-    return path
-
-
-class CollectorProcess:
-    """One collector, its log in a file beside its config."""
-
-    def __init__(self, config_path: Path) -> None:
-        self.config_path = config_path
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-        self.metrics_port = int(config["http"]["listen"].rsplit(":", 1)[1])
-        self.log_path = config_path.with_suffix(".log")
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def start(self) -> CollectorProcess:
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "collector.cli", "run", "-c", str(self.config_path)],
-                cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        return self
-
-    def wait_subscribed(self, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while healthz(self.metrics_port) != (200, "ok\n"):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"collector {self.config_path.stem} not healthy; log:\n{self.log_tail()}")
-            time.sleep(0.05)
-
-    def metrics(self) -> dict[str, float]:
-        return scrape(self.metrics_port)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop(self.process, timeout_s=40)
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text("utf-8", "replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
+    return write_collector_config(folder, broker_port, store_url, client_id, **config)
 
 
 RECEIVED = "schoolnet_collector_received_total"

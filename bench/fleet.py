@@ -33,17 +33,13 @@ import urllib.parse
 from dataclasses import dataclass
 
 from bench import schools
-from bench.central import (
-    WRITTEN,
-    CollectorProcess,
-    collector_config,
-    store_every_series,
-)
+from bench.central import WRITTEN, collector_config, store_every_series
 from bench.plan import RunPlan, say
 from bench.processes import Programs
 from bench.report import Figure, Outcome, Target
 from bench.usage import Usage, UsageWatch
-from tests.harness.servers import Mosquitto, VictoriaMetrics, http_request
+from schoolnet_stack.processes import CollectorProcess
+from schoolnet_stack.servers import Mosquitto, VictoriaMetrics, http_request
 
 NAME = "fleet"
 TITLE = "10,000 simulated schools end to end, and the arithmetic for 50,000 / 全省规模推算"
@@ -200,7 +196,7 @@ def observe(plan: RunPlan, size: FleetSize) -> Observed:
         collector = CollectorProcess(collector_config(plan.scratch(NAME), "fleet-1", "fleet", broker.port, store.url))
         lag = LagWatch(store.url)
         try:
-            collector.start().wait_subscribed()
+            collector.start()
             lag.start()
             return run_fleet(plan, size, programs, {"broker": broker, "collector": collector, "store": store}, lag)
         finally:

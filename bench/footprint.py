@@ -1,7 +1,7 @@
 """3. Footprint: the agent's memory and CPU on a school gateway, over a realistic schedule.
 
 The real daemon (`python -m agent.cli run`) runs the example config's schedule against
-loopback peers (bench/gateway.py: 4 uplink targets every 30 s, 56 classroom devices every
+loopback peers (schoolnet_stack/school.py, bench/gateway.py: 4 uplink targets every 30 s, 56 classroom devices every
 60 s, the sync path probe, health) for 10 minutes (2 with --quick), and one scheduled
 iperf3 speed test (the example's backend, 4 streams, 10 s each way) against an iperf3
 server behind a 100 Mbit/s netns link, as the county's would be. psutil samples the agent
@@ -20,14 +20,16 @@ from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 
-from bench.gateway import TIMEZONE, AgentProcess, LoopbackSchool, speed_section
+from bench.gateway import speed_section
 from bench.plan import RunPlan, say
 from bench.processes import Programs
 from bench.report import Figure, Outcome, Target
 from bench.usage import Sample, UsageWatch, rss_mb, usage_of
 from schoolnet_core import contract
-from tests.harness.netns import Link
-from tests.harness.servers import Mosquitto
+from schoolnet_stack.netns import Link
+from schoolnet_stack.processes import AgentProcess
+from schoolnet_stack.school import TIMEZONE, LoopbackSchool
+from schoolnet_stack.servers import Mosquitto
 
 NAME = "footprint"
 TITLE = "agent memory and CPU over the example schedule / 代理资源占用"
@@ -108,10 +110,10 @@ def measure(plan: RunPlan, duration: float) -> Outcome:
         floor = bare_paho_rss_mb(programs)
         test_at = first_test_minute(datetime.now(timezone.utc))
         speed = speed_section(f"{link.b_ip}:{IPERF3_PORT}", test_at, link.dev["a"])
-        config_path = peers.write_config(peers.config(broker.port, COUNTY, SCHOOL, speed))
+        config_path = peers.write_config(peers.example_config(broker.port, COUNTY, SCHOOL, speed))
         counter = MessageCounter(broker.port)
         say(f"footprint: the agent runs {duration} s; its speed test at {test_at:%H:%M} {TIMEZONE}")
-        agent = AgentProcess(config_path)
+        agent = AgentProcess(config_path, log_path=config_path.with_suffix(".log"))
         monotonic_at_test = time.monotonic() + (test_at.timestamp() - time.time())
         quiet = threading.Timer(max(0.0, monotonic_at_test + SPEED_TEST_SPAN_S - time.monotonic()),
                                 plan.links_quiet.set)
@@ -123,7 +125,7 @@ def measure(plan: RunPlan, duration: float) -> Outcome:
             agent.stop()
         published = counter.close()
     return footprint_outcome(samples, floor, published, (monotonic_at_test, monotonic_at_test + SPEED_TEST_SPAN_S),
-                             duration, agent.log())
+                             duration, agent.log)
 
 
 def watch_agent(plan: RunPlan, pid: int, duration: float) -> list[Sample]:

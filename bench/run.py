@@ -38,7 +38,7 @@ from bench import (
 )
 from bench.plan import RunPlan, Stopped, say
 from bench.report import Outcome, failed_outcome, render_markdown, summary_rows, to_json
-from tests.harness import netns
+from schoolnet_stack import netns
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"

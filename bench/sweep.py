@@ -48,7 +48,7 @@ from pathlib import Path
 from bench.plan import RunPlan, say
 from bench.processes import Programs, Timed, timed_run
 from bench.report import Figure, Outcome, Target
-from tests.harness.netns import Link
+from schoolnet_stack.netns import Link
 
 NAME = "sweep"
 TITLE = "classroom device sweep vs fping and a bare connect loop / 教室设备巡检"

@@ -27,7 +27,7 @@ from bench.plan import RunPlan, say
 from bench.processes import timed_run
 from bench.report import Figure, Outcome
 from report import pdf, periods
-from tests.harness.servers import VictoriaMetrics
+from schoolnet_stack.servers import VictoriaMetrics
 
 NAME = "term_report"
 TITLE = "term report for 300 schools (schoolnet-report, all formats) vs a raw export / 学期报告"

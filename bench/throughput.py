@@ -31,7 +31,6 @@ from bench.central import (
     PENDING,
     RECEIVED,
     WRITTEN,
-    CollectorProcess,
     collector_config,
     publish_all,
     store_every_series,
@@ -41,7 +40,8 @@ from bench.processes import timed_run
 from bench.report import Figure, Outcome, Target
 from bench.usage import Usage, UsageWatch
 from schoolnet_core import contract
-from tests.harness.servers import Mosquitto, VictoriaMetrics
+from schoolnet_stack.processes import CollectorProcess
+from schoolnet_stack.servers import Mosquitto, VictoriaMetrics
 
 NAME = "throughput"
 TITLE = "collector points/s, QoS 1 with ack after write, vs the raw broker rate / 汇聚吞吐"
@@ -124,7 +124,7 @@ class Backlog:
         if done.returncode != 0:
             raise RuntimeError(f"mosquitto_sub could not subscribe: {done.stderr[-500:]}")
         for collector in self.one + self.pair:
-            collector.start().wait_subscribed()
+            collector.start()
             collector.stop()
 
     def _raw_argv(self, extra: list[str]) -> list[str]:
@@ -160,7 +160,7 @@ class Backlog:
                          name: str, during=None) -> Drain:
         """Starts the collectors and times them from the first message in to the last ack."""
         for collector in collectors:
-            collector.start()
+            collector.start(wait=False)  # timed from the first message in, not from subscribing
         try:
             pids = {f"collector {c.config_path.stem}": c.pid for c in collectors}
             watch = UsageWatch({**pids, "broker": self.broker.process.pid,

@@ -6,11 +6,11 @@ peers and a speed-test server emulated on 127.0.0.0/8; the real collector, mosqu
 VictoriaMetrics, vmalert (the deploy rules) and Alertmanager (the deploy routing) carry
 their reports; the demo then prints the county figures and the alerts county IT got.
 
-It imports tests.harness.servers and tests.peers on purpose: they are the real-server
-runners (free loopback ports, health waits, clean stops) and the protocol peers that the
-test suite already trusts, so the demo runs exactly what the tests check. Likewise
-tests.rules.deploy_copies: the one place that shortens the deploy rules' `for:` and points
-Alertmanager's receivers at a webhook, so demo and scenario tests change the same things.
+It runs the stack the tests run (schoolnet_stack): the real-server runners (reserved
+loopback ports, health waits, clean stops), the protocol peers, the collector process, and
+the deploy files rendered for loopback (deploy_files: the one place that shortens the
+deploy rules' `for:` and points Alertmanager's receivers at a webhook), so the demo runs
+exactly what the tests check.
 
     schools   the simulated schools, their faults, their agent configs (pure)
     peers     the emulated devices and county services (in this process)

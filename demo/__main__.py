@@ -30,7 +30,7 @@ from demo.schools import (
     midday_zone,
     speed_test_slot,
 )
-from tests.harness.servers import ServerError
+from schoolnet_stack.servers import ServerError
 
 SPEED_TEST_LEAD_S = 10
 """Agents are up within a few seconds of starting; the scheduled test waits at least this."""

@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 
 from demo.pipe import DemoError
 from demo.schools import Place, School
-from tests.peers.dns import DnsPeer
-from tests.peers.pjlink import PjlinkPeer
-from tests.peers.speed_http_server import LibreSpeedHandler, Peer
-from tests.peers.tcp import Blackhole, Listener, closed_port
-from tests.peers.udp_echo import UdpEcho
+from schoolnet_stack.peers.dns import DnsPeer
+from schoolnet_stack.peers.pjlink import PjlinkPeer
+from schoolnet_stack.peers.speed_http_server import LibreSpeedHandler, Peer
+from schoolnet_stack.peers.tcp import Blackhole, Listener, closed_port
+from schoolnet_stack.peers.udp_echo import UdpEcho
 
 NETWORKS = range(60, 120)
 """Second octets the demo may use, 127.N.0.0/16 per run: the first N whose county DNS

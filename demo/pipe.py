@@ -7,7 +7,6 @@ first, so their last words reach the broker) and kills each one's process group.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,21 +18,20 @@ from pathlib import Path
 import psutil
 import yaml
 
-from tests.harness.servers import (
-    Alertmanager,
-    Mosquitto,
-    Server,
-    VictoriaMetrics,
-    Vmalert,
-    WebhookReceiver,
-    free_port,
-    http_request,
-    wait_until,
-)
-from tests.rules.deploy_copies import (
+from schoolnet_stack.deploy_files import (
     alertmanager_for_test,
     load_alertmanager_config,
     write_rule_copies,
+)
+from schoolnet_stack.processes import CollectorProcess, write_collector_config
+from schoolnet_stack.servers import (
+    Alertmanager,
+    Mosquitto,
+    Server,
+    ServerError,
+    VictoriaMetrics,
+    Vmalert,
+    WebhookReceiver,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +55,10 @@ class Children:
         with open(log_path, "ab") as log:
             process = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                        start_new_session=True, env={**os.environ, **(env or {})})
+        return self.adopt(name, process)
+
+    def adopt(self, name: str, process: subprocess.Popen) -> subprocess.Popen:
+        """Tracks a child started elsewhere (in a session of its own) to be stopped with the rest."""
         self.processes.append((name, process))
         return process
 
@@ -114,33 +116,16 @@ class CentralPipe:
         self._start_collector(children)
 
     def _start_collector(self, children: Children) -> None:
-        http_port = free_port()
-        config = {
-            "broker": {"url": self.broker.url, "allow_plaintext": True, "client_id": "demo-collector",
-                       "group": "demo-collectors", "keepalive_s": 10},
-            "store": {"url": self.store.url, "retry_max_s": 1, "timeout_s": 5},
-            "batch": {"max_wait_s": 0.2},
-            "deadletter": {"path": str(self.dir / "collector-deadletter.jsonl")},
-            "http": {"listen": f"127.0.0.1:{http_port}"},
-        }  # fmt: skip
-        path = self.dir / "collector.yaml"
-        path.write_text(json.dumps(config, indent=2), encoding="utf-8")  # JSON is YAML
-        process = children.start("collector", [sys.executable, "-m", "collector.cli", "run", "-c", str(path)],
-                                 self.dir / "collector.log")
+        path = write_collector_config(self.dir, self.broker.port, self.store.url, "demo-collector",
+                                      broker={"group": "demo-collectors"})
+        collector = CollectorProcess(path, self.dir / "collector.log", new_session=True)
+        children.adopt("collector", collector.start(wait=False).process)
         try:
-            wait_until(lambda: process.poll() is not None or _healthz(http_port), 30, what="the collector")
-        except AssertionError:
-            raise DemoError(f"采集器未就绪 / the collector did not get ready; see {self.dir / 'collector.log'}") from None
-        if process.poll() is not None:
-            raise DemoError(f"采集器启动失败 / the collector exited at start; see {self.dir / 'collector.log'}")
-
-
-def _healthz(port: int) -> bool:
-    try:
-        status, _body = http_request(f"http://127.0.0.1:{port}/healthz")
-    except OSError:
-        return False
-    return status == 200
+            collector.wait_subscribed()
+        except ServerError:
+            if collector.exited() is not None:
+                raise DemoError(f"采集器启动失败 / the collector exited at start; see {collector.log_path}") from None
+            raise DemoError(f"采集器未就绪 / the collector did not get ready; see {collector.log_path}") from None
 
 
 def start_agent(children: Children, config: dict, config_path: Path, log_path: Path, env: dict) -> None:

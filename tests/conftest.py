@@ -1,4 +1,4 @@
-"""Fixtures for the real servers and shaped links of tests/harness.
+"""Fixtures for the real servers and shaped links of schoolnet_stack.
 
 Each server fixture checks its binary first (skip, or fail under CI=true), starts the
 server in a fresh directory under pytest's tmp dir (kept for the last few runs, logs
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import netns, servers
-from tests.harness.requirements import require_binary, require_netns, require_root
+from schoolnet_stack import netns, servers
+from schoolnet_stack.requirements import require_binary, require_netns, require_root
 
 SERVER_FIXTURES = {
     "server_starter", "mosquitto", "mosquitto_factory", "victoria_metrics", "victoria_metrics_factory",

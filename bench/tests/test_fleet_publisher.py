@@ -23,8 +23,8 @@ from bench.fleet_publisher import (
     varint,
 )
 from schoolnet_core import contract
-from tests.harness.requirements import require_binary
-from tests.harness.servers import Mosquitto
+from schoolnet_stack.requirements import require_binary
+from schoolnet_stack.servers import Mosquitto
 
 
 @pytest.mark.parametrize(("number", "encoded"),

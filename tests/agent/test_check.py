@@ -30,7 +30,8 @@ from agent.probes.quality import path_quality
 from agent.probes.sync_classroom import PlatformResult, SyncResult
 from agent.wiring import Bandwidth
 from schoolnet_core import contract
-from tests.agent.daemon.school import (
+from schoolnet_stack.requirements import require_root
+from schoolnet_stack.school import (
     COMMAND_KEY,
     COMMAND_KEY_ENV,
     COUNTY,
@@ -44,6 +45,7 @@ pytestmark = pytest.mark.servers
 
 @pytest.fixture
 def school(tmp_path, monkeypatch):
+    require_root("icmp checks and a DNS peer on port 53, as a school's config has them")
     monkeypatch.setenv(COMMAND_KEY_ENV, COMMAND_KEY)
     peers = LoopbackSchool(tmp_path)
     yield peers

@@ -48,6 +48,10 @@ def rules() -> tuple[Rule, ...]:
              "deploy scripts run on a bare server; they use schoolnet_core only"),
         Rule("dashboards", frozenset(("tests", "agent", "collector")),
              "boards are generated from the contract, not from either side"),
+        Rule("schoolnet_stack", frozenset(("tests",)),
+             "the stack is a product package that the demo and the benchmarks run"),
+        Rule("demo", frozenset(("tests",)), "product code never imports tests; servers and peers are schoolnet_stack's"),
+        Rule("bench", frozenset(("tests",)), "product code never imports tests; servers and peers are schoolnet_stack's"),
     )
 
 

@@ -19,7 +19,7 @@ import threading
 import time
 
 from agent.publish import BrokerSettings, Publisher, Spool
-from tests.agent.publish.broker import AGENT_PASSWORD, AGENT_USER, COUNTY
+from schoolnet_stack.county_broker import AGENT_PASSWORD, AGENT_USER, COUNTY
 from tests.agent.publish.driver import FIRST_TS_MS, numbered_body
 
 DRAIN_LIMIT_S = 120.0

@@ -26,10 +26,11 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from tests.agent.publish.broker import BOUNDED_QUEUES
+from schoolnet_stack.county_broker import BOUNDED_QUEUES
+from schoolnet_stack.processes import CollectorProcess, write_collector_config
+from schoolnet_stack.servers import free_port, wait_until
 from tests.agent.publish.driver import FIRST_TS_MS, numbered_body
-from tests.collector.running import CollectorProcess, samples_by_series, write_config
-from tests.harness.servers import free_port, wait_until
+from tests.collector.running import samples_by_series
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -292,7 +293,7 @@ class County:
     def __init__(self, tmp_path: Path, link, link_port: int, broker, store):
         self.tmp_path, self.link, self.link_port = tmp_path, link, link_port
         self.broker, self.store = broker, store
-        config = write_config(tmp_path, broker.port, store.url, "c-chaos")
+        config = write_collector_config(tmp_path, broker.port, store.url, "c-chaos")
         self.collector = CollectorProcess(config, tmp_path / "c-chaos.log").start()
         self.schools: list[School] = []
 

@@ -36,10 +36,10 @@ from agent.publish import Publisher, Spool, broker_settings
 from agent.wiring import probe_setup
 from schoolnet_core import contract
 from schoolnet_core.config import read_secret
-from tests.collector.running import InProcessCollector, write_config
-from tests.harness.servers import wait_until
-from tests.peers.tcp import Listener, closed_port
-from tests.rules import deploy_copies
+from schoolnet_stack import deploy_files
+from schoolnet_stack.peers.tcp import Listener, closed_port
+from schoolnet_stack.processes import InProcessCollector, write_collector_config
+from schoolnet_stack.servers import wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -270,15 +270,15 @@ def test_a_full_spool_drops_the_oldest_reports_the_count_and_pages_the_county(
         tmp_path, mosquitto, victoria_metrics, alertmanager_factory, webhook_receiver, vmalert_factory,
         caplog):
     caplog.set_level(logging.INFO)
-    deploy = deploy_copies.load_alertmanager_config()
-    assert deploy_copies.county_routes(deploy)[COUNTY] == RECEIVER
+    deploy = deploy_files.load_alertmanager_config()
+    assert deploy_files.county_routes(deploy)[COUNTY] == RECEIVER
     alertmanager = alertmanager_factory(yaml.safe_dump(
-        deploy_copies.alertmanager_for_test(deploy, webhook_receiver.url_for, ALERTMANAGER_SECONDS_PER_MINUTE),
+        deploy_files.alertmanager_for_test(deploy, webhook_receiver.url_for, ALERTMANAGER_SECONDS_PER_MINUTE),
         allow_unicode=True))
     line, panel = Line(mosquitto.port), Listener(backlog=1024)  # never accepts: room for every sweep
     config = load_config(write_school_config(tmp_path, line.port, panel.port))
     assert config.spool.max_messages == SPOOL_BOUND
-    collector_config = write_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-spool")
+    collector_config = write_collector_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-spool")
     try:
         with InProcessCollector(collector_config):
             outage, dropped_total = asyncio.run(run_school(config, line))
@@ -317,7 +317,7 @@ def test_a_full_spool_drops_the_oldest_reports_the_count_and_pages_the_county(
     assert by_ts == {health_before_ts: 0.0, health_during_ts: 50.0, health_after_ts: 51.0}
 
     # The page: vmalert starts on the stored history; its first evaluation sees all 51.
-    rules = deploy_copies.write_rule_copies(tmp_path / "rules", FOR_SECONDS_PER_MINUTE)
+    rules = deploy_files.write_rule_copies(tmp_path / "rules", FOR_SECONDS_PER_MINUTE)
     vmalert_factory(rules, notifier_url=alertmanager.url)
     webhook_receiver.wait_for(lambda _: spool_dropping_alerts(webhook_receiver), timeout=30)
     alert = spool_dropping_alerts(webhook_receiver)[0]

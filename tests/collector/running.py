@@ -1,143 +1,24 @@
-"""Running real collectors in tests, and talking to them the way schools and county IT do.
+"""Talking to real collectors the way schools and county IT do, and reading what they stored.
 
-A collector runs either in this process (threads: quick, and its counters are at hand)
-or as a subprocess of `python -m collector.cli run` (for SIGKILL and SIGTERM). Either
-way it is the real service with a real config file, against the harness's servers.
+The collectors themselves (in this process or as `python -m collector.cli run`) and their
+configs come from schoolnet_stack.processes, as for the demo and the benchmarks.
 """
 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from collector.config import load_config
-from collector.metrics import Metrics, MetricsServer
-from collector.service import Collector
 from schoolnet_core import contract
 from tests.contract.examples import contract_examples
-from tests.harness.servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNTY = "hx"
-
-
-# -- config --------------------------------------------------------------------------
-
-
-def write_config(folder: Path, broker_port: int, store_url: str, client_id: str, **sections) -> Path:
-    """A collector config for the test servers; `sections` override or add keys per section."""
-    config = {
-        "broker": {"url": f"mqtt://127.0.0.1:{broker_port}", "allow_plaintext": True,
-                   "client_id": client_id, "group": "test-collectors", "keepalive_s": 10},
-        "store": {"url": store_url, "retry_max_s": 1, "timeout_s": 5},
-        "batch": {"max_wait_s": 0.2},
-        "deadletter": {"path": str(folder / f"{client_id}-deadletter.jsonl")},
-        "http": {"listen": f"127.0.0.1:{free_port()}"},
-    }  # fmt: skip
-    for section, values in sections.items():
-        config.setdefault(section, {}).update(values)
-    path = folder / f"{client_id}.yaml"
-    path.write_text(json.dumps(config, indent=2), encoding="utf-8")  # JSON is YAML
-    return path
-
-
-def http_port(config_path: Path) -> int:
-    return load_config(config_path).http.port
-
-
-# -- collectors -------------------------------------------------------------------------
-
-
-class InProcessCollector:
-    """The service and its /metrics server on threads of this process."""
-
-    def __init__(self, config_path: Path, metrics: Metrics | None = None):
-        self.config = load_config(config_path)
-        self.metrics = metrics or Metrics()
-        self.server = MetricsServer(self.metrics, self.config.http.host, self.config.http.port)
-        self.collector = Collector(self.config, self.metrics)
-        self.port = self.server.port
-
-    def __enter__(self):
-        self.server.start()
-        self.collector.start()
-        wait_until(lambda: healthz(self.port) == (200, "ok\n"), 30, what="the collector to subscribe")
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.collector.stop()
-        assert self.collector.wait(timeout=30), "collector did not stop within 30 s"
-        self.server.stop()
-
-
-class CollectorProcess:
-    """`python -m collector.cli run -c FILE` as a subprocess, its log in a file."""
-
-    def __init__(self, config_path: Path, log_path: Path):
-        self.config_path, self.log_path = config_path, log_path
-        self.port = http_port(config_path)
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> CollectorProcess:
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "collector.cli", "run", "-c", str(self.config_path)],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        ready = (200, "ok\n")
-        wait_until(lambda: self.exited() is not None or healthz(self.port) == ready, 30, what="the collector")
-        assert self.exited() is None, self.log()
-        return self
-
-    def exited(self) -> int | None:
-        return self.process.poll()
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def terminate(self, timeout_s: float = 30) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout_s)
-
-    def log(self) -> str:
-        return self.log_path.read_text("utf-8", "replace") if self.log_path.exists() else ""
-
-    def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.kill()
-
-
-def scrape(port: int) -> dict[str, float]:
-    """The collector's /metrics as {name{labels}: value}; {} when it does not answer."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-            text = reply.read().decode()
-    except OSError:
-        return {}
-    pairs = (line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
-    return {name: float(value) for name, value in pairs}
-
-
-def healthz(port: int) -> tuple[int, str] | None:
-    """(status, reason) from /healthz; None when nothing answers."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as reply:
-            return reply.status, reply.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-    except OSError:
-        return None
 
 
 # -- schools ----------------------------------------------------------------------------

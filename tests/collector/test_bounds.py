@@ -13,14 +13,12 @@ import time
 
 from collector.metrics import Metrics
 from collector.service import INBOX_BATCHES
+from schoolnet_stack.processes import InProcessCollector, scrape, write_collector_config
 from tests.collector.running import (
-    InProcessCollector,
     Publisher,
     distinct_timestamps,
     samples_by_series,
-    scrape,
     traffic,
-    write_config,
 )
 
 WINDOW = 50  # batch.max_messages, also the Receive Maximum we announce
@@ -52,8 +50,8 @@ class Watched(Metrics):
 
 
 def collector_config(tmp_path, mosquitto, victoria_metrics, client_id: str, **broker):
-    return write_config(tmp_path, mosquitto.port, victoria_metrics.url, client_id, broker=broker,
-                        batch={"max_messages": WINDOW}, presence=NO_PRESENCE)  # fmt: skip
+    return write_collector_config(tmp_path, mosquitto.port, victoria_metrics.url, client_id, broker=broker,
+                                  batch={"max_messages": WINDOW}, presence=NO_PRESENCE)  # fmt: skip
 
 
 def queue_backlog(config, mosquitto, count_per_school: int, start_ms: int) -> None:
@@ -98,7 +96,8 @@ def test_store_outage_under_a_flood_holds_the_bound_and_a_keepalive_drop_loses_n
         victoria_metrics.stop()
         held = victoria_metrics.wait_for(lambda: _stuck_at(running.port, HELD_AT_MOST), timeout=60)
         received = scrape(running.port)["schoolnet_collector_received_total"]
-        time.sleep(1.5 * keepalive_s + 2)  # the broker gives up on us meanwhile
+        mosquitto.wait_for(lambda: "Client c-flood has exceeded timeout" in mosquitto.log_path.read_text("utf-8", "replace"),
+                           timeout=1.5 * keepalive_s + 15)  # the broker gives up on us meanwhile
         during_outage = scrape(running.port)
         victoria_metrics.start()
         victoria_metrics.wait_for(lambda: distinct_timestamps(victoria_metrics, CPU) == SCHOOLS * per_school,

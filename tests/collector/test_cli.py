@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 
 from collector import cli
-from tests.harness.servers import free_port
+from schoolnet_stack.ports import reserve_port
 
 
 def test_run_with_an_unreadable_ca_file_exits_1_and_names_the_keys(tmp_path, caplog):
     config = {
         "broker": {"url": "mqtts://127.0.0.1:8883", "ca_file": "missing-ca.pem"},
         "deadletter": {"path": str(tmp_path / "dl.jsonl")},
-        "http": {"listen": f"127.0.0.1:{free_port()}"},
+        "http": {"listen": f"127.0.0.1:{reserve_port()}"},
     }
     path = tmp_path / "collector.yaml"
     path.write_text(json.dumps(config))

@@ -9,15 +9,13 @@ import time
 from collections import Counter
 
 from schoolnet_core import contract
+from schoolnet_stack.processes import InProcessCollector, scrape, write_collector_config
 from tests.collector.running import (
     DeadLetterWatcher,
-    InProcessCollector,
     Publisher,
     distinct_timestamps,
     samples_by_series,
-    scrape,
     traffic,
-    write_config,
 )
 from tests.contract.examples import contract_examples
 
@@ -87,7 +85,7 @@ HOSTILE = [
 
 
 def test_hostile_messages_are_dead_lettered_while_valid_traffic_flows(tmp_path, mosquitto, victoria_metrics):
-    config = write_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-hostile")
+    config = write_collector_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-hostile")
     valid = traffic(20, 10, NOW_MS - 60_000)
     tricky = (topic("broadband"), payload(example("broadband", targets=[
         {"target": TRICKY_TARGET, "method": "tcp", "up": True, "rtt_ms": 2.5}

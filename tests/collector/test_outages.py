@@ -5,17 +5,19 @@ from __future__ import annotations
 import threading
 import time
 
-from tests.collector.running import (
+from schoolnet_stack.processes import (
     CollectorProcess,
     InProcessCollector,
+    healthz,
+    scrape,
+    write_collector_config,
+)
+from tests.collector.running import (
     Publisher,
     distinct_timestamps,
     health_message,
-    healthz,
     samples_by_series,
-    scrape,
     traffic,
-    write_config,
 )
 
 OUTAGE_S = 60
@@ -29,7 +31,7 @@ CPU = 'schoolnet_health_cpu_pct{school=~"hx-school-.*"}'
 def test_store_outage_loses_nothing_and_holds_at_most_the_window(tmp_path, mosquitto, victoria_metrics):
     start_ms = int(time.time() * 1000) - 3_600_000
     messages = traffic(SCHOOLS, RATE * (OUTAGE_S + 6) // SCHOOLS, start_ms)
-    config = write_config(
+    config = write_collector_config(
         tmp_path, mosquitto.port, victoria_metrics.url, "c-outage",
         batch={"max_messages": WINDOW}, presence={"silent_after_s": 10, "report_every_s": 1},
     )  # fmt: skip
@@ -94,7 +96,7 @@ def _latest(victoria_metrics, school: str) -> dict | None:
 def test_collector_killed_mid_stream_loses_nothing(tmp_path, mosquitto, victoria_metrics):
     start_ms = int(time.time() * 1000) - 60_000
     messages = traffic(SCHOOLS, 50, start_ms)
-    collector = CollectorProcess(write_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-kill"),
+    collector = CollectorProcess(write_collector_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-kill"),
                                  tmp_path / "c-kill.log").start()  # fmt: skip
     publisher = Publisher(mosquitto.port)
     sender = threading.Thread(target=publisher.publish, args=(messages,), kwargs={"per_second": 250})
@@ -122,7 +124,7 @@ def _written(port: int, at_least: int) -> float | None:
 
 def test_sigterm_writes_and_acks_the_batch_in_flight_then_exits_0(tmp_path, mosquitto, victoria_metrics):
     start_ms = int(time.time() * 1000) - 60_000
-    config = write_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-term", batch={"max_wait_s": 30})
+    config = write_collector_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-term", batch={"max_wait_s": 30})
     collector = CollectorProcess(config, tmp_path / "c-term.log").start()
     publisher = Publisher(mosquitto.port)
     try:
@@ -137,7 +139,7 @@ def test_sigterm_writes_and_acks_the_batch_in_flight_then_exits_0(tmp_path, mosq
         assert "unacked" not in collector.log()
 
         # Restarted, it is handed only new messages: the broker got every ack before we left.
-        config = write_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-term")  # same client id
+        config = write_collector_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-term")  # same client id
         collector = CollectorProcess(config, tmp_path / "c-term.log").start()
         publisher.publish([health_message("hx-marker", start_ms)])
         marker = 'schoolnet_health_cpu_pct{school="hx-marker"}'
@@ -155,7 +157,7 @@ def test_qos0_flood_while_the_store_is_down_is_bounded_and_counted(tmp_path, mos
     window, sent = 10, 100
     most_held = window + 2 * window  # the filling batch and the inbox (service.INBOX_BATCHES)
     start_ms = int(time.time() * 1000) - 60_000
-    config = write_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-qos0", batch={"max_messages": window})
+    config = write_collector_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-qos0", batch={"max_messages": window})
     with InProcessCollector(config) as running:
         victoria_metrics.stop()
         publisher = Publisher(mosquitto.port)

@@ -19,8 +19,8 @@ from demo import __main__ as demo_main
 from demo.schools import COUNTY_NAMES, SCHOOLS, midday_zone
 from report import periods
 from schoolnet_core import contract
-from tests.harness import servers
-from tests.harness.requirements import require_binary
+from schoolnet_stack import servers
+from schoolnet_stack.requirements import require_binary
 
 DOWN = "ly-baisha-xx"  # the demo's school whose uplink is down
 STEP_MS, SAMPLES = 5_000, 60  # the demo roster's broadband_interval_s, five minutes of it

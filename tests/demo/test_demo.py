@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.harness.requirements import require_binary, require_root
+from schoolnet_stack.requirements import require_binary, require_root
 
 ROOT = Path(__file__).resolve().parents[2]
 DURATION_S = 120

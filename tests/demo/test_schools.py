@@ -20,7 +20,7 @@ from demo.schools import (
     midday_zone,
     speed_test_slot,
 )
-from tests.harness.servers import Notification
+from schoolnet_stack.servers import Notification
 
 PLACE = Place(
     panel=("127.60.1.1", 8080), projector=("127.60.1.2", 4352), sync_endpoint=("127.60.1.3", 5060),

@@ -1,11 +1,11 @@
 """The county's broker exactly as deployed, for tests.
 
 deploy/central/mosquitto/mosquitto.conf runs with only its ports and file paths swapped for
-temporary ones (render() refuses to run if one of them is no longer in the file, so the
-test never quietly drifts from what counties deploy); deploy/central/make-certs.sh makes
-its CA and certificate, deploy/central/credentials.py its accounts (the dynamic security
-plugin's state file). Peer is an
-MQTT v5 client that records what the broker answered, for the tests to assert on.
+temporary ones (schoolnet_stack.deploy_files.mosquitto_conf, which refuses to run if one of
+them is no longer in the file, so the test never quietly drifts from what counties
+deploy); deploy/central/make-certs.sh makes its CA and certificate,
+deploy/central/credentials.py its accounts (the dynamic security plugin's state file).
+Peer is an MQTT v5 client that records what the broker answered, for the tests to assert on.
 """
 
 from __future__ import annotations
@@ -24,11 +24,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from tests.harness.servers import LOOPBACK, Server, free_port
+from schoolnet_stack.deploy_files import MOSQUITTO_CONFIG, mosquitto_conf
+from schoolnet_stack.ports import reserve_port
+from schoolnet_stack.servers import LOOPBACK, Server
 
 REPO = Path(__file__).resolve().parents[2]
 CENTRAL = REPO / "deploy" / "central"
-DEPLOY_CONF = CENTRAL / "mosquitto" / "mosquitto.conf"
+DEPLOY_CONF = MOSQUITTO_CONFIG
 MAKE_CERTS = CENTRAL / "make-certs.sh"
 CREDENTIALS = CENTRAL / "credentials.py"
 WAIT_S = 10.0
@@ -37,17 +39,6 @@ SCHOOLS = {"hx-a": "hx", "hx-b": "hx", "yy-a": "yy"}
 """The county's accounts in these tests: school id -> county id."""
 COLLECTORS = ("schoolnet-collector-1", "schoolnet-collector-2")
 """Each collector its own account, whose user name is also its only client id."""
-
-
-def render(text: str, substitutions: dict[str, str]) -> str:
-    """`text` with each key replaced by its value; every key must occur exactly once."""
-    for old, new in substitutions.items():
-        count = text.count(old)
-        if count != 1:
-            raise AssertionError(f"deploy config has {old!r} {count} times, expected once: "
-                                 "update tests/deploy/county.py with the deploy file")
-        text = text.replace(old, new)
-    return text
 
 
 @dataclass(frozen=True)
@@ -106,28 +97,15 @@ class DeployedMosquitto(Server):
     binary = "/usr/sbin/mosquitto"
 
     def __init__(self, county: County, workdir: str | Path | None = None) -> None:
-        super().__init__(workdir)
+        self.tls_port = reserve_port()
+        super().__init__(workdir, extra_ports=[self.tls_port])
         self.county = county
-        self.tls_port = free_port()
         self.config_path = self.dir / "mosquitto.conf"
         self.pid_file = self.dir / "mosquitto.pid"
         self.data_dir = self.dir / "data"
 
     def config_text(self) -> str:
-        tls = self.county.tls
-        text = render(DEPLOY_CONF.read_text(), {
-            "listener 8883\n": f"listener {self.tls_port} {LOOPBACK}\n",
-            "listener 1883 127.0.0.1\n": f"listener {self.port} {LOOPBACK}\n",
-            "/run/mosquitto/mosquitto.pid": str(self.pid_file),
-            "/var/lib/mosquitto/": f"{self.data_dir}/",
-            "/etc/mosquitto/schoolnet/dynamic-security.json": str(self.county.dynsec),
-            "/etc/mosquitto/ca_certificates/schoolnet-ca.pem": str(tls / "ca.pem"),
-            "/etc/mosquitto/certs/server.pem": str(tls / "server.pem"),
-            "/etc/mosquitto/certs/server.key": str(tls / "server.key"),
-        })
-        # As root mosquitto would switch to the `mosquitto` user, which cannot read pytest's
-        # directories; a county's server runs it as that user (deploy/README.md).
-        return text + ("user root\n" if os.geteuid() == 0 else "")
+        return mosquitto_conf(LOOPBACK, self.port, self.tls_port, self.dir, self.county.dynsec, self.county.tls)
 
     def write_config(self) -> None:
         self.data_dir.mkdir(exist_ok=True)

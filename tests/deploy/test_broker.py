@@ -18,6 +18,7 @@ import pytest
 from agent.publish.mqtt import MAX_IN_FLIGHT
 from fleet.broker import BrokerAccount, client_id
 from schoolnet_core import contract
+from schoolnet_stack.requirements import require_binary
 from tests.deploy.county import (
     COLLECTORS,
     DEPLOY_CONF,
@@ -27,7 +28,6 @@ from tests.deploy.county import (
     connack_over_plain_tcp,
     make_county,
 )
-from tests.harness.requirements import require_binary
 
 GRANTED_QOS_1 = 0x01
 NO_SUBSCRIBERS = 0x10

@@ -20,8 +20,8 @@ import pytest
 from fleet import broker as rules
 from fleet.broker import BrokerAccount
 from schoolnet_core import contract
+from schoolnet_stack.requirements import require_binary
 from tests.deploy.county import CREDENTIALS, County
-from tests.harness.requirements import require_binary
 
 
 def _load_module():

@@ -17,7 +17,8 @@ import pytest
 
 from fleet.broker import COLLECTOR_GROUP, BrokerAccount, client_id
 from schoolnet_core import contract
-from tests.collector.running import InProcessCollector
+from schoolnet_stack.processes import InProcessCollector
+from schoolnet_stack.requirements import require_binary
 from tests.deploy.county import (
     COLLECTORS,
     SCHOOLS,
@@ -26,7 +27,6 @@ from tests.deploy.county import (
     make_county,
 )
 from tests.deploy.test_stack import deployed_collector_config
-from tests.harness.requirements import require_binary
 
 GRANTED_QOS_1 = 0x01
 NOT_AUTHORIZED = 0x87

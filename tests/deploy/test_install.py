@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.requirements import require_binary, require_root, unavailable
+from schoolnet_stack.requirements import require_binary, require_root, unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT_DEPLOY = REPO / "deploy" / "agent"

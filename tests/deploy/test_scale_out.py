@@ -18,7 +18,7 @@ import yaml
 from collector.config import load_config
 from collector.store import Store
 from schoolnet_core import contract
-from tests.harness.servers import LOOPBACK
+from schoolnet_stack.servers import LOOPBACK
 
 REPO = Path(__file__).resolve().parents[2]
 SCALE_OUT = REPO / "deploy" / "scale-out"

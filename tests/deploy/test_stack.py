@@ -11,17 +11,17 @@ import time
 import pytest
 
 from schoolnet_core import contract
-from tests.collector.running import InProcessCollector
+from schoolnet_stack.deploy_files import render
+from schoolnet_stack.ports import reserve_port
+from schoolnet_stack.processes import InProcessCollector
+from schoolnet_stack.requirements import require_binary
 from tests.deploy.county import (
     CENTRAL,
     COLLECTORS,
     DeployedMosquitto,
     Peer,
     make_county,
-    render,
 )
-from tests.harness.requirements import require_binary
-from tests.harness.servers import free_port
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def deployed_collector_config(broker: DeployedMosquitto, store_url: str, folder)
             f"password_file: {county.secrets / 'schoolnet-collector-1.password'}",
         "url: http://victoriametrics:8428": f"url: {store_url}",
         "path: /var/lib/schoolnet/deadletter.jsonl": f"path: {folder / 'deadletter.jsonl'}",
-        "listen: 127.0.0.1:9471": f"listen: 127.0.0.1:{free_port()}",
+        "listen: 127.0.0.1:9471": f"listen: 127.0.0.1:{reserve_port()}",
     }))
     return path
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.requirements import require_binary
+from schoolnet_stack.requirements import require_binary
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT_UNIT = REPO / "deploy/agent/schoolnet-agent.service"

@@ -10,8 +10,8 @@ import yaml
 
 from roster import sample
 from roster.columns import COUNTIES
+from schoolnet_stack.requirements import require_binary
 from tests.fleet.helpers import county_tables, fleet
-from tests.harness.requirements import require_binary
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,10 @@ from fleet.broker import COLLECTOR_GROUP, DYNSEC_FILE, BrokerAccount, client_id
 from fleet.state import State
 from roster import sample
 from schoolnet_core import contract
+from schoolnet_stack.requirements import require_binary
+from schoolnet_stack.servers import LOOPBACK
 from tests.deploy.county import MAKE_CERTS, County, DeployedMosquitto, Peer
 from tests.fleet.helpers import county_tables, edited, fleet
-from tests.harness.requirements import require_binary
-from tests.harness.servers import LOOPBACK
 
 ACCEPTED = (0x00, 0x10)  # 0x10: accepted, nobody subscribed
 GRANTED_QOS_1 = 0x01

@@ -13,10 +13,10 @@ import tarfile
 import pytest
 
 from roster import sample
+from schoolnet_stack.requirements import require_root, unavailable
+from schoolnet_stack.servers import LOOPBACK
 from tests.deploy.county import MAKE_CERTS
 from tests.fleet.helpers import county_tables, fleet
-from tests.harness.requirements import require_root, unavailable
-from tests.harness.servers import LOOPBACK
 
 SCHOOL = ("c00", "3000000000")
 DEPENDENCIES = ("paho-mqtt", "psutil", "pyyaml", "speedtest-cli")

@@ -13,9 +13,10 @@ from fleet.publish import publish_once
 from fleet.state import State
 from roster import sample
 from schoolnet_core import contract
-from tests.collector.running import InProcessCollector, Publisher, write_config
+from schoolnet_stack.deploy_files import RULES_DIR
+from schoolnet_stack.processes import InProcessCollector, write_collector_config
+from tests.collector.running import Publisher
 from tests.fleet.helpers import county_tables, fleet
-from tests.rules.deploy_copies import RULES_DIR
 
 REPORTING = ["3000000000", "3000000001", "3000000002"]
 SILENT = "3000000003"
@@ -39,7 +40,7 @@ def county(tmp_path, mosquitto, victoria_metrics, vmalert_factory):
     roster = sample.write_xlsx(tmp_path / "roster.xlsx", county_tables(4, 1))
     assert fleet("apply", roster, "--state", tmp_path / "state") == 0
     assert publish_once(State(tmp_path / "state"), victoria_metrics.url) == 4 * 6
-    config = write_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-roster")
+    config = write_collector_config(tmp_path, mosquitto.port, victoria_metrics.url, "c-roster")
     with InProcessCollector(config):
         publisher = Publisher(mosquitto.port)
         now_ms = int(time.time() * 1000)

@@ -10,8 +10,8 @@ import pytest
 from report import gather, periods
 from report.figures import build
 from report.query import Store
-from tests.harness import servers
-from tests.harness.requirements import require_binary
+from schoolnet_stack import servers
+from schoolnet_stack.requirements import require_binary
 from tests.report import history
 
 

@@ -16,7 +16,7 @@ import openpyxl
 import pytest
 
 from report import cli
-from tests.harness.requirements import require_binary
+from schoolnet_stack.requirements import require_binary
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS = REPO / "deploy/central/systemd"

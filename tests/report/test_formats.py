@@ -17,7 +17,7 @@ import openpyxl
 import pytest
 
 from report import cli, html, pdf, table
-from tests.harness.requirements import require_binary, unavailable
+from schoolnet_stack.requirements import require_binary, unavailable
 from tests.report import history, pixels
 
 SHEETS = ["汇总", "学校", "教室", "同步课堂", "台账", "说明"]

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 from report import mute
 from roster.model import Maintenance
-from tests.harness.requirements import require_binary
+from schoolnet_stack import deploy_files
+from schoolnet_stack.requirements import require_binary
 from tests.report import history
-from tests.rules import deploy_copies
 
 
 def _roster(now: datetime):
@@ -37,8 +37,8 @@ def test_window_intervals_split_at_local_midnight():
 def test_an_alert_inside_its_window_reaches_no_receiver(alertmanager_factory, webhook_receiver, tmp_path):
     require_binary("amtool")
     now = datetime.now(timezone.utc).astimezone(history.ZONE)
-    deployed = deploy_copies.load_alertmanager_config()
-    config = deploy_copies.alertmanager_for_test(mute.apply(_roster(now), deployed), webhook_receiver.url_for, 1.0)
+    deployed = deploy_files.load_alertmanager_config()
+    config = deploy_files.alertmanager_for_test(mute.apply(_roster(now), deployed), webhook_receiver.url_for, 1.0)
     path = tmp_path / "alertmanager.yml"
     path.write_text(mute.dump(config), encoding="utf-8")
     checked = subprocess.run(["amtool", "check-config", str(path)], capture_output=True, text=True, check=False)
@@ -60,7 +60,7 @@ def test_an_alert_inside_its_window_reaches_no_receiver(alertmanager_factory, we
 
 
 def test_holidays_mute_only_classroom_and_sync_alerts():
-    config = mute.apply(history.ROSTER, deploy_copies.load_alertmanager_config())
+    config = mute.apply(history.ROSTER, deploy_files.load_alertmanager_config())
     hx = next(route for route in config["route"]["routes"] if route.get("matchers") == ['county="hx"'])
     holiday_route = hx["routes"][0]
     assert holiday_route["matchers"] == [mute.HOLIDAY_ALERTS]

@@ -312,8 +312,8 @@ def through_collector(publisher, metrics_port: int, timeout_s: float = 120) -> D
     collector has received, written and acked every one of them (its /metrics counters).
     `publisher` is tests.collector.running.Publisher; deliveries are serialised by a lock,
     because the live reporter and the test thread both deliver."""
-    from tests.collector.running import scrape
-    from tests.harness.servers import wait_until
+    from schoolnet_stack.processes import scrape
+    from schoolnet_stack.servers import wait_until
 
     lock = threading.Lock()
 

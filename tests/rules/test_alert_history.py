@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from collector.presence import SchoolPresence, presence_lines
-from tests.harness.requirements import require_binary
-from tests.harness.servers import ServerError, VictoriaMetrics, Vmalert, http_request
-from tests.rules import deploy_copies
+from schoolnet_stack import deploy_files
+from schoolnet_stack.requirements import require_binary
+from schoolnet_stack.servers import ServerError, VictoriaMetrics, Vmalert, http_request
 from tests.rules.scenario import Agents, Minutes, SchoolPlan, direct_to_store
 
 pytestmark = pytest.mark.servers
@@ -113,7 +113,7 @@ def replayed(tmp_path_factory) -> dict[tuple[str, str, str], list[float]]:
             raise ServerError(f"writing presence -> HTTP {status}: {body[:300]!r}")
         vm.flush()
         start_s, end_s = agents.ts_ms(-HISTORY_MIN + 10) / 1000, agents.ts_ms(0) / 1000
-        passes = deploy_copies.replay_passes(sorted(deploy_copies.RULES_DIR.glob("*.yml")))
+        passes = deploy_files.replay_passes(sorted(deploy_files.RULES_DIR.glob("*.yml")))
         for index, rules in enumerate(passes):
             for step, part in by_interval(rules).items():
                 replay(vm, part, workdir / f"pass-{index}-{step}.yml", start_s, end_s, step)

@@ -10,13 +10,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 
-from tests.harness.requirements import require_binary
-from tests.harness.servers import Alertmanager, WebhookReceiver, wait_until
-from tests.rules import deploy_copies
+from schoolnet_stack import deploy_files
+from schoolnet_stack.requirements import require_binary
+from schoolnet_stack.servers import Alertmanager, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.servers
 
-README = deploy_copies.REPO / "deploy" / "README-alerts.md"
+README = deploy_files.REPO / "deploy" / "README-alerts.md"
 CLASSROOM_ALERTS = 'alertname=~"ClassroomDeviceDown|SyncClassroomNotReady|SyncPathDegraded"'
 
 
@@ -29,10 +29,10 @@ def test_readme_documents_this_silence():
 def test_holiday_silence_mutes_only_that_countys_classroom_alerts(tmp_path):
     amtool = require_binary("amtool")
     require_binary(Alertmanager.binary)
-    deploy = deploy_copies.load_alertmanager_config()
-    county, other = list(deploy_copies.county_routes(deploy))[:2]
+    deploy = deploy_files.load_alertmanager_config()
+    county, other = list(deploy_files.county_routes(deploy))[:2]
     with WebhookReceiver() as webhooks:
-        config = deploy_copies.alertmanager_for_test(deploy, webhooks.url_for, seconds_per_minute=1)
+        config = deploy_files.alertmanager_for_test(deploy, webhooks.url_for, seconds_per_minute=1)
         with Alertmanager(yaml.safe_dump(config, allow_unicode=True), tmp_path / "am") as alertmanager:
             now = datetime.now(timezone.utc)
             subprocess.run(

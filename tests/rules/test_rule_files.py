@@ -9,12 +9,12 @@ import subprocess
 import pytest
 import yaml
 
+from schoolnet_stack import deploy_files
+from schoolnet_stack.requirements import require_binary
+from schoolnet_stack.servers import Vmalert, check_alertmanager_config, check_rules
 from tests.dashboards import panels
-from tests.harness.requirements import require_binary
-from tests.harness.servers import Vmalert, check_alertmanager_config, check_rules
-from tests.rules import deploy_copies
 
-RULE_FILES = sorted(deploy_copies.RULES_DIR.glob("*.yml"))
+RULE_FILES = sorted(deploy_files.RULES_DIR.glob("*.yml"))
 CJK = re.compile(r"[\u4e00-\u9fff]")
 SEVERITIES = ("critical", "warning", "info")
 
@@ -50,7 +50,7 @@ def test_vmalert_accepts_the_deploy_rules(vmalert_binary):
 
 
 def test_vmalert_accepts_the_test_copies(vmalert_binary, tmp_path):
-    copies = deploy_copies.write_rule_copies(tmp_path, seconds_per_minute=2)
+    copies = deploy_files.write_rule_copies(tmp_path, seconds_per_minute=2)
     result = check_rules(copies)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -66,7 +66,7 @@ def test_vmalert_accepts_the_test_copies(vmalert_binary, tmp_path):
 def test_vmalert_dry_run_would_catch_a_broken_rule(vmalert_binary, tmp_path, broken):
     """Proves the check above can fail: the same tool refuses a spoiled copy."""
     text, _ = broken
-    source = (deploy_copies.RULES_DIR / "broadband.yml").read_text(encoding="utf-8")
+    source = (deploy_files.RULES_DIR / "broadband.yml").read_text(encoding="utf-8")
     spoiled = source.replace("avg by (county) (schoolnet:school_broadband_up:bool)", text, 1)
     if text.startswith("{{"):
         spoiled = source.replace("{{ $labels.school }}", text, 1)
@@ -137,12 +137,12 @@ def group_of(alert: str) -> dict:
 
 
 def seconds(text: str) -> float:
-    return deploy_copies.duration_seconds(text)
+    return deploy_files.duration_seconds(text)
 
 
 def agent_offline_group_wait_s() -> float:
     """AgentOffline's group_wait in deploy/alertmanager, on each county's route."""
-    config = deploy_copies.load_alertmanager_config()
+    config = deploy_files.load_alertmanager_config()
     waits = {
         child.get("group_wait")
         for county in config["route"]["routes"]
@@ -154,7 +154,7 @@ def agent_offline_group_wait_s() -> float:
 
 
 def deployed_latency_offset_s() -> float:
-    args = (deploy_copies.REPO / "deploy" / "central" / "debian" / "victoria-metrics").read_text(encoding="utf-8")
+    args = (deploy_files.REPO / "deploy" / "central" / "debian" / "victoria-metrics").read_text(encoding="utf-8")
     return seconds(re.search(r"-search\.latencyOffset=(\S+?)[\s\"]", args).group(1))
 
 
@@ -189,7 +189,7 @@ def test_agent_offline_waits_out_a_routine_restart():
 def test_short_copies_change_nothing_but_for_and_interval():
     for path in RULE_FILES:
         original = yaml.safe_load(path.read_text(encoding="utf-8"))
-        copy = yaml.safe_load(deploy_copies.rules_with_short_timings(path.read_text(encoding="utf-8"), 2))
+        copy = yaml.safe_load(deploy_files.rules_with_short_timings(path.read_text(encoding="utf-8"), 2))
         assert len(copy["groups"]) == len(original["groups"])
         for group, group_copy in zip(original["groups"], copy["groups"]):
             assert {k: v for k, v in group.items() if k not in ("rules", "interval")} == {
@@ -211,14 +211,14 @@ def amtool():
 
 
 def test_amtool_accepts_the_deploy_config(amtool):
-    result = check_alertmanager_config(deploy_copies.ALERTMANAGER_CONFIG)
+    result = check_alertmanager_config(deploy_files.ALERTMANAGER_CONFIG)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 templates" in result.stdout
 
 
 def test_amtool_accepts_the_test_copy(amtool, tmp_path):
-    config = deploy_copies.alertmanager_for_test(
-        deploy_copies.load_alertmanager_config(), lambda name: f"http://127.0.0.1:9/{name}", 1
+    config = deploy_files.alertmanager_for_test(
+        deploy_files.load_alertmanager_config(), lambda name: f"http://127.0.0.1:9/{name}", 1
     )
     path = tmp_path / "alertmanager.yml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
@@ -228,7 +228,7 @@ def test_amtool_accepts_the_test_copy(amtool, tmp_path):
 
 def routed_to(amtool: str, *labels: str) -> str:
     result = subprocess.run(
-        [amtool, "config", "routes", "test", f"--config.file={deploy_copies.ALERTMANAGER_CONFIG}", *labels],
+        [amtool, "config", "routes", "test", f"--config.file={deploy_files.ALERTMANAGER_CONFIG}", *labels],
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -236,7 +236,7 @@ def routed_to(amtool: str, *labels: str) -> str:
 
 
 def test_each_county_is_routed_to_its_own_receiver(amtool):
-    routes = deploy_copies.county_routes(deploy_copies.load_alertmanager_config())
+    routes = deploy_files.county_routes(deploy_files.load_alertmanager_config())
     assert len(routes) >= 2
     for county, receiver in routes.items():
         for severity in SEVERITIES:
@@ -245,7 +245,7 @@ def test_each_county_is_routed_to_its_own_receiver(amtool):
 
 
 def test_county_outage_inhibits_school_alerts_of_its_county():
-    config = deploy_copies.load_alertmanager_config()
+    config = deploy_files.load_alertmanager_config()
     assert config["route"]["group_by"] == ["county", "alertname"]
     assert {
         "source_matchers": ['alertname="CountyOutage"'],
@@ -255,7 +255,7 @@ def test_county_outage_inhibits_school_alerts_of_its_county():
 
 
 def test_no_secret_is_filled_in():
-    text = deploy_copies.ALERTMANAGER_CONFIG.read_text(encoding="utf-8")
+    text = deploy_files.ALERTMANAGER_CONFIG.read_text(encoding="utf-8")
     config = yaml.safe_load(text)
     assert "smtp_auth_password" not in config["global"]
     for receiver in config["receivers"]:
@@ -266,7 +266,7 @@ def test_no_secret_is_filled_in():
 @pytest.mark.parametrize("template", ["schoolnet.title", "schoolnet.text", "schoolnet.email.html"])
 def test_notification_templates_render(amtool, template):
     result = subprocess.run(
-        [amtool, "template", "render", f"--template.glob={deploy_copies.ALERTMANAGER_DIR}/templates/*.tmpl",
+        [amtool, "template", "render", f"--template.glob={deploy_files.ALERTMANAGER_DIR}/templates/*.tmpl",
          f'--template.text={{{{ template "{template}" . }}}}'],
         capture_output=True, text=True, timeout=60, check=False,
     )

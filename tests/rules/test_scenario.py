@@ -16,7 +16,7 @@ Last, in A: nanhe's agent restarts within AgentOffline's `for:` (seen, pending, 
 sent), and xishan's is killed (AgentOffline fires once the `for:` has passed).
 
 Timing: the rules' `for:` and group intervals run at 2 s per production minute and
-Alertmanager's timings at 1 s per minute (deploy_copies.py); vmalert evaluates the groups
+Alertmanager's timings at 1 s per minute (deploy_files.py); vmalert evaluates the groups
 without an interval every 2 s.
 """
 
@@ -27,14 +27,15 @@ import re
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import datetime
 
 import pytest
 import yaml
 
-from tests.collector.running import InProcessCollector, Publisher, write_config
-from tests.dashboards import panels
-from tests.harness.requirements import require_binary
-from tests.harness.servers import (
+from schoolnet_stack import deploy_files
+from schoolnet_stack.processes import InProcessCollector, write_collector_config
+from schoolnet_stack.requirements import require_binary
+from schoolnet_stack.servers import (
     Alertmanager,
     Mosquitto,
     VictoriaMetrics,
@@ -43,7 +44,8 @@ from tests.harness.servers import (
     http_json,
     wait_until,
 )
-from tests.rules import deploy_copies
+from tests.collector.running import Publisher
+from tests.dashboards import panels
 from tests.rules.scenario import (
     ALWAYS,
     Agents,
@@ -80,14 +82,14 @@ class Stack:
 def stack(tmp_path_factory):
     for binary in (Mosquitto.binary, VictoriaMetrics.binary, Vmalert.binary, Alertmanager.binary):
         require_binary(binary)
-    deploy_config = deploy_copies.load_alertmanager_config()
-    receiver = deploy_copies.county_routes(deploy_config)
+    deploy_config = deploy_files.load_alertmanager_config()
+    receiver = deploy_files.county_routes(deploy_config)
     county_a, county_b = list(receiver)[:2]
     workdir = tmp_path_factory.mktemp("scenario")
     with ExitStack() as servers:
         vm = servers.enter_context(VictoriaMetrics(workdir / "vm"))
         broker = servers.enter_context(Mosquitto(workdir / "mosquitto"))
-        collector_config = write_config(workdir, broker.port, vm.url, "scenario-collector")
+        collector_config = write_collector_config(workdir, broker.port, vm.url, "scenario-collector")
         collector = servers.enter_context(InProcessCollector(collector_config))
         publisher = Publisher(broker.port, client_id="scenario-agents")
         servers.callback(publisher.close)
@@ -95,12 +97,12 @@ def stack(tmp_path_factory):
         agents.backfill()
         vm.flush()
         webhooks = servers.enter_context(WebhookReceiver())
-        test_config = deploy_copies.alertmanager_for_test(deploy_config, webhooks.url_for,
+        test_config = deploy_files.alertmanager_for_test(deploy_config, webhooks.url_for,
                                                           ALERTMANAGER_SECONDS_PER_MINUTE)
         alertmanager = servers.enter_context(
             Alertmanager(yaml.safe_dump(test_config, allow_unicode=True), workdir / "alertmanager")
         )
-        rules = deploy_copies.write_rule_copies(workdir / "rules", FOR_SECONDS_PER_MINUTE)
+        rules = deploy_files.write_rule_copies(workdir / "rules", FOR_SECONDS_PER_MINUTE)
         record_names_first(vm, [path for path in rules if path.name == "names.yml"], alertmanager.url, workdir)
         vmalert = servers.enter_context(
             Vmalert(rules, vm.url, alertmanager.url, evaluation_interval=EVALUATION_INTERVAL,
@@ -238,7 +240,7 @@ def run_panel_query(stack: Stack, query: panels.PanelQuery, variables: dict[str,
     expr = panels.substitute(query.expr, variables)
     if query.instant:
         return [float(series["value"][1]) for series in stack.vm.query(expr)]
-    seconds = deploy_copies.duration_seconds(query.time_from or "24h")
+    seconds = deploy_files.duration_seconds(query.time_from or "24h")
     end = time.time()
     answer = http_json(f"{stack.vm.url}/api/v1/query_range", {
         "query": expr, "start": f"{end - seconds:.0f}", "end": f"{end:.0f}", "step": f"{max(seconds / 300, 30):.0f}",
@@ -390,8 +392,8 @@ def county_b_down(stack, before_outage):
 
 def group_interval_s() -> float:
     """Alertmanager's group_interval in the test copy of the deploy config."""
-    deployed = deploy_copies.load_alertmanager_config()["route"]["group_interval"]
-    return deploy_copies.duration_seconds(deployed) / 60 * ALERTMANAGER_SECONDS_PER_MINUTE
+    deployed = deploy_files.load_alertmanager_config()["route"]["group_interval"]
+    return deploy_files.duration_seconds(deployed) / 60 * ALERTMANAGER_SECONDS_PER_MINUTE
 
 
 def suppressed_in_alertmanager(stack: Stack) -> set[tuple[str, str]]:
@@ -426,10 +428,10 @@ def test_county_outage_inhibits_only_its_own_county(stack, before_outage, county
 
 def agent_offline_for_s() -> float:
     """AgentOffline's `for:` in the test copy of the rules (1m in production)."""
-    [rule] = [r for path in deploy_copies.RULES_DIR.glob("*.yml")
+    [rule] = [r for path in deploy_files.RULES_DIR.glob("*.yml")
               for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
               for r in group["rules"] if r.get("alert") == "AgentOffline"]  # fmt: skip
-    return deploy_copies.duration_seconds(rule["for"]) / 60 * FOR_SECONDS_PER_MINUTE
+    return deploy_files.duration_seconds(rule["for"]) / 60 * FOR_SECONDS_PER_MINUTE
 
 
 def agent_offline_states(stack: Stack, school: str) -> dict[str, list[int]]:
@@ -441,15 +443,36 @@ def agent_offline_states(stack: Stack, school: str) -> dict[str, list[int]]:
     return {state: sorted(times) for state, times in states.items()}
 
 
+def agent_offline_evaluated_ms(stack: Stack) -> int:
+    """When vmalert last evaluated AgentOffline (its own clock, ms; 0 before it has)."""
+    times = [rule.get("lastEvaluation", "") for group in stack.vmalert.rules() for rule in group["rules"]
+             if rule.get("name") == "AgentOffline"]  # fmt: skip
+    return max((rfc3339_ms(text) for text in times if text), default=0)
+
+
+def rfc3339_ms(text: str) -> int:
+    """Go's RFC 3339 with nanoseconds (2026-12-05T12:21:11.123456789Z) in ms since the epoch."""
+    found = re.fullmatch(r"(.+T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text)
+    assert found, f"{text!r} is not an RFC 3339 time"
+    whole, fraction, zone = found.groups()
+    moment = datetime.fromisoformat(whole + ("+00:00" if zone == "Z" else zone))
+    return int(moment.timestamp()) * 1000 + int((fraction or "0")[:3].ljust(3, "0"))
+
+
 @pytest.fixture(scope="module")
 def restarted(stack, county_b_down):
-    """nanhe's agent is stopped for half of AgentOffline's `for:` (30 s in production, a
-    slow restart), then is back; then the test waits until it would have been sent."""
+    """nanhe's agent is stopped until vmalert holds AgentOffline pending and has evaluated it
+    half its `for:` later (30 s in production, a slow restart), then is back; then the test
+    waits until vmalert has evaluated it past the moment it would have been sent."""
     school = stack.school(stack.county_a, "nanhe-zx")
     stopped_ms = stack.agents.stop_agent(school)
-    time.sleep(agent_offline_for_s() / 2)
+    for_ms = agent_offline_for_s() * 1000
+    wait_until(lambda: ("AgentOffline", school, "pending") in held_by_vmalert(stack)
+               and agent_offline_evaluated_ms(stack) >= stopped_ms + for_ms / 2, timeout=30,
+               what=f"vmalert holding AgentOffline pending for {school}, half its `for:` after the stop")
     stack.agents.start_agent(school)
-    time.sleep(agent_offline_for_s() + 2)
+    wait_until(lambda: agent_offline_evaluated_ms(stack) >= stopped_ms + for_ms + 2000, timeout=30,
+               what="vmalert evaluating AgentOffline 2 s past the moment it would have fired")
     wait_until(lambda: "pending" in agent_offline_states(stack, school), timeout=10,
                what=f"vmalert storing AgentOffline pending for {school}")
     return school, stopped_ms

@@ -15,8 +15,8 @@ from pathlib import Path
 from collector.config import load_config
 from collector.metrics import Metrics
 from collector.service import Collector
+from schoolnet_stack.servers import wait_until
 from tests.collector.running import ROOT
-from tests.harness.servers import wait_until
 
 HEALTHY = (200, "ok\n")
 

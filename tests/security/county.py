@@ -3,7 +3,7 @@ TLS listeners with certificates from our own CAs (made with the openssl CLI), an
 configs that point at their secrets by file.
 
 Everything listens on 127.0.0.1; the certificates are valid for two days.
-Collector configs come from tests/collector/running.py's write_config.
+Collector configs come from schoolnet_stack.processes.write_collector_config.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.harness.requirements import require_binary
+from schoolnet_stack.requirements import require_binary
 
 AGENT_USER = "hx-agents"
 COLLECTOR_USER = "schoolnet-collector"

@@ -20,16 +20,11 @@ import pytest
 
 from agent.publish import BrokerSettings, Publisher, Spool
 from schoolnet_core import contract
-from tests.collector.running import (
-    COUNTY,
-    DeadLetterWatcher,
-    InProcessCollector,
-    scrape,
-    write_config,
-)
+from schoolnet_stack.processes import InProcessCollector, scrape, write_collector_config
+from schoolnet_stack.servers import wait_until
+from tests.collector.running import COUNTY, DeadLetterWatcher
 from tests.collector.running import Publisher as PlainClient
 from tests.contract.examples import contract_examples
-from tests.harness.servers import wait_until
 
 pytestmark = pytest.mark.servers
 
@@ -58,7 +53,7 @@ def stored(victoria_metrics, school: str) -> list[tuple[int, float]]:
 def test_an_agent_clock_an_hour_ahead_is_dead_lettered_and_one_behind_is_stored_at_its_time(
     mosquitto, victoria_metrics, tmp_path
 ):
-    config = write_config(tmp_path, mosquitto.port, victoria_metrics.url, "skew-collector")
+    config = write_collector_config(tmp_path, mosquitto.port, victoria_metrics.url, "skew-collector")
     deadletter_file = tmp_path / "skew-collector-deadletter.jsonl"
     watcher = DeadLetterWatcher(mosquitto.port)
     agents: list[Publisher] = []

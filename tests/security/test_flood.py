@@ -17,15 +17,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from schoolnet_core import contract
-from tests.collector.running import (
-    COUNTY,
-    InProcessCollector,
-    Publisher,
-    health_message,
-    school_id,
-    scrape,
-    write_config,
-)
+from schoolnet_stack.processes import InProcessCollector, scrape, write_collector_config
+from schoolnet_stack.servers import wait_until
+from tests.collector.running import COUNTY, Publisher, health_message, school_id
 
 pytestmark = pytest.mark.servers
 
@@ -98,7 +92,7 @@ def watch_store(victoria_metrics, timeline: Timeline, done: threading.Event) -> 
 
 
 def test_a_flooding_school_does_not_cost_the_others_a_message(mosquitto, victoria_metrics, tmp_path):
-    config = write_config(tmp_path, mosquitto.port, victoria_metrics.url, "flood-collector")
+    config = write_collector_config(tmp_path, mosquitto.port, victoria_metrics.url, "flood-collector")
     start_ms = int(time.time() * 1000) - 60_000
     timeline, done = Timeline(), threading.Event()
     with InProcessCollector(config) as collector:
@@ -106,7 +100,8 @@ def test_a_flooding_school_does_not_cost_the_others_a_message(mosquitto, victori
         normal = threading.Thread(target=publish_normally, args=(mosquitto.port, start_ms, timeline), daemon=True)
         watcher.start()
         normal.start()
-        time.sleep(ROUND_S * 4)  # the flood starts a second into normal traffic
+        wait_until(lambda: len(timeline.published) >= SCHOOLS * 4, timeout=30,
+                   what="four rounds of normal traffic: the flood starts a second into it")
         flood_started = time.time()
         flood(mosquitto.port, start_ms)
         flood_published_s = time.time() - flood_started

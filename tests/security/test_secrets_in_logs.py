@@ -18,9 +18,14 @@ import pytest
 
 from agent.publish import BrokerSettings, Publisher, Spool
 from schoolnet_core import contract
-from tests.collector.running import InProcessCollector, healthz, scrape, write_config
+from schoolnet_stack.processes import (
+    InProcessCollector,
+    healthz,
+    scrape,
+    write_collector_config,
+)
+from schoolnet_stack.servers import wait_until
 from tests.contract.examples import contract_examples
-from tests.harness.servers import wait_until
 from tests.security.collectors import HEALTHY, VerboseCollector
 from tests.security.county import (
     AGENT_USER,
@@ -68,7 +73,7 @@ def test_no_secret_in_any_log_through_connect_restart_and_outages(
         tmp_path / "county", {AGENT_USER: secrets["agent password"], COLLECTOR_USER: secrets["collector password"]}))  # fmt: skip
 
     def collector_config(client_id: str, password: str):
-        return write_config(
+        return write_collector_config(
             tmp_path, broker.port, victoria_metrics.url, client_id,
             broker={"username": COLLECTOR_USER,
                     "password_file": str(secret_file(tmp_path, f"{client_id}.password", password))},

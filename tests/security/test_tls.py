@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import pytest
 
 from agent.publish import BrokerSettings, Publisher, Spool
-from tests.collector.running import write_config
-from tests.harness.servers import Mosquitto, free_port, wait_until
+from schoolnet_stack.ports import reserve_port
+from schoolnet_stack.processes import write_collector_config
+from schoolnet_stack.servers import Mosquitto, wait_until
 from tests.security.collectors import collector_in_process
 from tests.security.county import (
     Certificate,
@@ -67,10 +68,10 @@ def authorities(tmp_path_factory) -> Authorities:
 
 @pytest.fixture
 def tls_broker(mosquitto_factory, authorities) -> TlsBroker:
-    port, wrong_host_port = free_port(), free_port()
+    port, wrong_host_port = reserve_port(), reserve_port()
     config = tls_listener(port, authorities.for_us, authorities.county) + tls_listener(
         wrong_host_port, authorities.elsewhere, authorities.county)  # fmt: skip
-    return TlsBroker(mosquitto_factory(extra_config=config), port, wrong_host_port)
+    return TlsBroker(mosquitto_factory(extra_config=config, extra_ports=[port, wrong_host_port]), port, wrong_host_port)
 
 
 # --- the agent -----------------------------------------------------------------------------
@@ -133,7 +134,7 @@ def collector_config(tmp_path, port: int, ca_file: str | None, client_id: str):
     broker = {"url": f"mqtts://127.0.0.1:{port}", "allow_plaintext": False}
     if ca_file:
         broker["ca_file"] = ca_file
-    return write_config(tmp_path, port, "http://127.0.0.1:9", client_id, broker=broker)
+    return write_collector_config(tmp_path, port, "http://127.0.0.1:9", client_id, broker=broker)
 
 
 def test_the_collector_with_the_county_ca_connects_and_subscribes(tls_broker, authorities, tmp_path):

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,7 +29,9 @@ from agent.daemon import run_agent
 from agent.wiring import session_window
 from schoolnet_core import contract
 from schoolnet_core.config import read_secret
-from tests.agent.daemon.school import (
+from schoolnet_stack.county_broker import CountyBroker, Listener, Received
+from schoolnet_stack.processes import AgentProcess
+from schoolnet_stack.school import (
     COMMAND_KEY,
     COUNTY,
     LAMP_HOURS,
@@ -40,53 +41,10 @@ from tests.agent.daemon.school import (
     SESSION,
     UNMEETABLE_MBPS,
 )
-from tests.agent.publish.broker import CountyBroker, Listener, Received
-from tests.harness.servers import wait_until
 
 pytestmark = pytest.mark.servers
 REPO = Path(__file__).resolve().parents[3]
 KINDS = ("broadband", "classrooms", "sync", "health")
-
-
-class AgentProcess:
-    """The agent as systemd runs it, its stderr (the log) collected line by line."""
-
-    def __init__(self, config_path: Path, journal: bool = False) -> None:
-        env = dict(os.environ)
-        env.pop("JOURNAL_STREAM", None)
-        if journal:
-            env["JOURNAL_STREAM"] = "8:4242"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "run", "-c", str(config_path)],
-            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def log(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_for_log(self, text: str, timeout: float = 30.0) -> str:
-        return wait_until(lambda: next((line for line in self.lines if text in line), None),
-                          timeout=timeout, what=f"the agent to log {text!r}; it logged:\n{self.log}")
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        self.process.send_signal(signum)
-        code = self.process.wait(timeout=30)
-        self._reader.join(timeout=5)
-        return code
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -94,7 +52,7 @@ def start_agent():
     started: list[AgentProcess] = []
 
     def start(config_path: Path, journal: bool = False) -> AgentProcess:
-        started.append(AgentProcess(config_path, journal))
+        started.append(AgentProcess(config_path, journal=journal))
         return started[-1]
 
     yield start

@@ -12,9 +12,9 @@ from paho.mqtt.client import MQTTv5
 
 from agent.publish import BrokerSettings, Publisher, Spool
 from schoolnet_core import contract
-from tests.agent.publish.broker import CountyBroker, Listener
+from schoolnet_stack.county_broker import CountyBroker, Listener
+from schoolnet_stack.servers import wait_until
 from tests.agent.publish.driver import FIRST_TS_MS, numbered_body
-from tests.harness.servers import wait_until
 
 pytestmark = pytest.mark.servers
 COUNTY, SCHOOL, OTHER = "hx", "hx-s1", "hx-s2"

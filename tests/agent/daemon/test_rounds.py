@@ -20,8 +20,8 @@ from agent.rounds import (
     sync_round,
 )
 from agent.wiring import ProbeSetup, SyncArguments
-from tests.peers.tcp import Listener, closed_port
-from tests.peers.udp_echo import UdpEcho
+from schoolnet_stack.peers.tcp import Listener, closed_port
+from schoolnet_stack.peers.udp_echo import UdpEcho
 
 # 192.0.2.1 (TEST-NET-1): were a ping sent, nothing would answer and the check would read
 # timeout, not the "down" of a check that was never made.

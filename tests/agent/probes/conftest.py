@@ -1,4 +1,4 @@
-"""Fixtures starting the emulated protocol peers (tests/peers) on 127.0.0.x free ports.
+"""Fixtures starting the emulated protocol peers (schoolnet_stack/peers) on 127.0.0.x free ports.
 
 Each fixture is a factory: call it with the peer's settings; every peer it started is
 stopped when the test ends, pass or fail.
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.requirements import require_binary
-from tests.peers.dns import DnsPeer
-from tests.peers.http import HttpPeer
-from tests.peers.pjlink import PjlinkPeer
-from tests.peers.tcp import Blackhole, Listener
-from tests.peers.udp_echo import UdpEcho
+from schoolnet_stack.peers.dns import DnsPeer
+from schoolnet_stack.peers.http import HttpPeer
+from schoolnet_stack.peers.pjlink import PjlinkPeer
+from schoolnet_stack.peers.tcp import Blackhole, Listener
+from schoolnet_stack.peers.udp_echo import UdpEcho
+from schoolnet_stack.requirements import require_binary
 
 
 @pytest.fixture

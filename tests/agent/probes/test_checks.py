@@ -8,7 +8,7 @@ import pytest
 
 from agent.probes import CHECKS, Endpoint, check
 from agent.probes.icmp import PingResult
-from tests.harness.requirements import require_root
+from schoolnet_stack.requirements import require_root
 
 
 def run_check(endpoint: Endpoint, timeout: float = 1.0, tries: int = 1):

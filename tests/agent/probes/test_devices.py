@@ -19,8 +19,8 @@ from agent.probes.devices import (
 )
 from agent.probes.tcp import ConnectResult
 from schoolnet_core import contract
-from tests.harness.requirements import require_root
-from tests.peers.tcp import Blackhole, Listener, closed_port
+from schoolnet_stack.peers.tcp import Blackhole, Listener, closed_port
+from schoolnet_stack.requirements import require_root
 
 TS = 1_795_570_200_000
 

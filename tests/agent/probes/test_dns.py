@@ -6,7 +6,7 @@ import struct
 import pytest
 
 from agent.probes import dns
-from tests.peers.tcp import closed_port
+from schoolnet_stack.peers.tcp import closed_port
 
 
 def ask(peer_or_port, name="www.moe.gov.cn", timeout=1.0) -> dns.DnsResult:

@@ -6,7 +6,7 @@ import pytest
 
 from agent import __version__
 from agent.probes import http
-from tests.peers.tcp import closed_port
+from schoolnet_stack.peers.tcp import closed_port
 
 
 def get(url: str, timeout: float = 2.0, ca_file: str | None = None) -> http.HttpResult:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from agent.probes import icmp
-from tests.harness.netns import namespace_name
-from tests.harness.requirements import require_binary, require_netns, require_root
+from schoolnet_stack.netns import namespace_name
+from schoolnet_stack.requirements import require_binary, require_netns, require_root
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -27,8 +27,8 @@ from agent.probes.sync_classroom import (
 )
 from agent.probes.tcp import ConnectResult
 from schoolnet_core import contract
-from tests.harness.requirements import require_root
-from tests.peers.tcp import closed_port
+from schoolnet_stack.peers.tcp import closed_port
+from schoolnet_stack.requirements import require_root
 
 TS = 1_795_570_200_000
 SHANGHAI = "Asia/Shanghai"

@@ -1,7 +1,7 @@
 """The sync-classroom path probe across a shaped link between two network namespaces.
 
 The harness's Link delays each direction by 40 ms +- a uniform 10 ms and drops 2 % per
-direction, in its userspace wire (tests/harness/wire.py). The echo peer runs behind the
+direction, in its userspace wire (schoolnet_stack/wire.py). The echo peer runs behind the
 link in namespace "b"; the probe in "a", this test process's own namespace.
 
 What to expect, and so the tolerances:
@@ -27,8 +27,8 @@ import pytest
 
 from agent.probes.quality import path_quality
 from agent.probes.sync_classroom import udp_echo
-from tests.harness.netns import Link
-from tests.harness.requirements import require_netns
+from schoolnet_stack.netns import Link
+from schoolnet_stack.requirements import require_netns
 
 pytestmark = pytest.mark.netns
 

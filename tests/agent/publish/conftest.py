@@ -4,14 +4,14 @@ import logging
 
 import pytest
 
-from tests.agent.publish.broker import (
+from schoolnet_stack.county_broker import (
     CountyBroker,
     Listener,
     TlsFiles,
     make_tls_files,
     start_county_broker,
 )
-from tests.harness.requirements import require_binary
+from schoolnet_stack.requirements import require_binary
 
 
 @pytest.fixture

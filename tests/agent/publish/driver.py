@@ -3,9 +3,10 @@
     python -m tests.agent.publish.driver --port P --spool FILE --school S --first 0 --count 100
 
 Prints "connected" (if it connects within --connect-wait-s), "spooled <n>" after each
-message is durably in the spool, "submitted" when all are; then waits for stdin to close
-and stops cleanly ("stopped"). Message n's payload is numbered_payload(school, n).
-AgentProcess runs it from a test.
+message is durably in the spool, "submitted" when all are; then waits for SIGTERM or for
+stdin to close and stops cleanly ("stopped"). Message n's payload is
+numbered_payload(school, n). driven_agent() runs it from a test, as a
+schoolnet_stack.processes.AgentProcess.
 """
 
 from __future__ import annotations
@@ -13,17 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from agent.publish import BrokerSettings, Publisher, Spool
 from schoolnet_core import contract
-from tests.agent.publish.broker import AGENT_PASSWORD, AGENT_USER, COUNTY
+from schoolnet_stack.county_broker import AGENT_PASSWORD, AGENT_USER, COUNTY
+from schoolnet_stack.processes import AgentProcess
 
 FIRST_TS_MS = 1_795_570_200_000  # message n is measured at FIRST_TS_MS + n
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def numbered_body(n: int) -> dict:
@@ -40,40 +40,25 @@ def number_of(payload: bytes) -> int:
     return json.loads(payload)["ts"] - FIRST_TS_MS
 
 
-class AgentProcess:
+def driven_agent(port: int, spool: Path, school: str, *options: str) -> AgentProcess:
     """This script as a separate agent process, so a test can kill or freeze it."""
+    argv = [sys.executable, "-m", "tests.agent.publish.driver", "--port", str(port), "--spool", str(spool),
+            "--school", school, *options]
+    return AgentProcess(argv=argv, hold_stdin=True)
 
-    def __init__(self, port: int, spool: Path, school: str, *options: str):
-        command = [sys.executable, "-m", "tests.agent.publish.driver", "--port", str(port),
-                   "--spool", str(spool), "--school", school, *options]
-        self.process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True)
-        self.last_spooled = -1
 
-    def read_until(self, wanted: str) -> None:
-        """Reads what it says until `wanted` (e.g. "connected", "spooled 10")."""
-        for line in self.process.stdout:
-            if line.startswith("spooled "):
-                self.last_spooled = int(line.split()[1])
-            if line.strip() == wanted:
-                return
-        raise AssertionError(f"the agent ended before saying {wanted!r} (last spooled {self.last_spooled})")
+def said_spooled(agent: AgentProcess) -> int:
+    """The last message it said was durably in its spool (-1: none yet)."""
+    numbers = [int(line.split()[1]) for line in list(agent.lines) if line.startswith("spooled ")]
+    return max(numbers, default=-1)
 
-    def freeze(self) -> None:
-        """SIGSTOP: alive but silent, like a gateway whose uplink was cut."""
-        self.process.send_signal(signal.SIGSTOP)
 
-    def kill(self) -> None:
-        """SIGKILL, also of a frozen process."""
-        self.process.kill()
-        self.process.send_signal(signal.SIGCONT)
-        self.process.wait(10)
+class Stopped(Exception):
+    """SIGTERM arrived: stop the way an agent does."""
 
-    def stop(self) -> None:
-        """The clean way: stdin closes, the publisher stops."""
-        self.process.stdin.close()
-        self.read_until("stopped")
-        self.process.wait(10)
+
+def _stop_on_sigterm(signum, frame) -> None:
+    raise Stopped
 
 
 def main() -> int:
@@ -98,8 +83,12 @@ def main() -> int:
         publisher.submit("broadband", numbered_body(n), FIRST_TS_MS + n)
         say(f"spooled {n}")
         time.sleep(args.interval_s)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     say("submitted")
-    sys.stdin.read()
+    try:
+        sys.stdin.read()
+    except Stopped:
+        pass
     publisher.stop()
     say("stopped")
     return 0

@@ -12,15 +12,17 @@ import pytest
 
 from agent.publish import Publisher, Spool
 from agent.publish.mqtt import window_size
-from tests.agent.publish.broker import COUNTY, Listener, agent_settings
+from schoolnet_stack.county_broker import COUNTY, Listener, agent_settings
+from schoolnet_stack.processes import AgentProcess
+from schoolnet_stack.servers import wait_until
 from tests.agent.publish.driver import (
     FIRST_TS_MS,
-    AgentProcess,
+    driven_agent,
     number_of,
     numbered_body,
     numbered_payload,
+    said_spooled,
 )
-from tests.harness.servers import wait_until
 
 pytestmark = pytest.mark.servers
 OUTAGE_S = 60
@@ -31,7 +33,7 @@ STEADY, KILLED = "hx-steady", "hx-killed"
 
 def killed_agent(broker, spool: Path, first: int, count: int) -> AgentProcess:
     """The agent of the school whose gateway gets killed, as its own process."""
-    return AgentProcess(broker.port, spool, KILLED, "--first", str(first), "--count", str(count),
+    return driven_agent(broker.port, spool, KILLED, "--first", str(first), "--count", str(count),
                         "--interval-s", str(INTERVAL_S))
 
 
@@ -62,7 +64,7 @@ def test_every_result_from_an_outage_arrives_even_across_a_sigkill(broker, tmp_p
             steady.submit("broadband", numbered_body(n), FIRST_TS_MS + n)
         submitted = 10
         wait_until(lambda: steady.stats().spool.depth == 0, interval=0.02, what="first results acknowledged")
-        first_run.read_until("spooled 10")
+        first_run.wait_for_log("spooled 10", exact=True)
 
         broker.server.stop()
         outage_began = time.monotonic()
@@ -77,13 +79,13 @@ def test_every_result_from_an_outage_arrives_even_across_a_sigkill(broker, tmp_p
         during = steady.stats()
         broker.server.start()
 
-        second_run.read_until("submitted")
-        killed_total = second_run.last_spooled + 1
+        second_run.wait_for_log("submitted", timeout=OUTAGE_S, exact=True)
+        killed_total = said_spooled(second_run) + 1
         wait_until(lambda: len(arrived_numbers(listener, STEADY)) == submitted
                    and len(arrived_numbers(listener, KILLED)) >= killed_total,
                    timeout=60, interval=0.05, what="every result after the outage")
         wait_until(lambda: steady.stats().spool.depth == 0, interval=0.02, what="steady spool emptied")
-        second_run.stop()
+        assert second_run.stop() == 0
     finally:
         for agent in (first_run, second_run):
             if agent:

@@ -11,21 +11,21 @@ import pytest
 from agent.publish import BrokerSettings, Publisher, Spool
 from agent.publish.mqtt import window_size
 from schoolnet_core import contract
-from tests.agent.publish.broker import (
+from schoolnet_stack.county_broker import (
     AGENT_PASSWORD,
     COUNTY,
     Listener,
     agent_settings,
     start_county_broker,
 )
+from schoolnet_stack.servers import wait_until
 from tests.agent.publish.driver import (
     FIRST_TS_MS,
-    AgentProcess,
+    driven_agent,
     number_of,
     numbered_body,
     numbered_payload,
 )
-from tests.harness.servers import wait_until
 
 pytestmark = pytest.mark.servers
 SCHOOL = "hx-s1"
@@ -116,9 +116,9 @@ def test_birth_is_retained_online_and_a_clean_stop_leaves_offline(broker, listen
 
 
 def test_killed_agent_is_announced_offline_by_its_last_will(broker, listener, tmp_path):
-    agent = AgentProcess(broker.port, tmp_path / "spool.db", "hx-killed", "--connect-wait-s", "10")
+    agent = driven_agent(broker.port, tmp_path / "spool.db", "hx-killed", "--connect-wait-s", "10")
     try:
-        agent.read_until("connected")
+        agent.wait_for_log("connected", exact=True)
         listener.wait_for(lambda ms: status_of("hx-killed")(ms) == [True])
         agent.kill()  # the socket closes without a DISCONNECT, so the broker sends the will
         [*_, will] = listener.wait_for(lambda ms: status_of("hx-killed")(ms) == [True, False])
@@ -134,10 +134,10 @@ def test_killed_agent_is_announced_offline_by_its_last_will(broker, listener, tm
 
 def test_silent_agent_is_announced_offline_after_its_keepalive_runs_out(broker, listener, tmp_path):
     keepalive_s = 2
-    agent = AgentProcess(broker.port, tmp_path / "spool.db", "hx-frozen", "--connect-wait-s", "10",
+    agent = driven_agent(broker.port, tmp_path / "spool.db", "hx-frozen", "--connect-wait-s", "10",
                          "--keepalive-s", str(keepalive_s))
     try:
-        agent.read_until("connected")
+        agent.wait_for_log("connected", exact=True)
         listener.wait_for(lambda ms: status_of("hx-frozen")(ms) == [True])
         agent.freeze()
         frozen = time.monotonic()

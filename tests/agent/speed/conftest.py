@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from schoolnet_stack.requirements import require_binary
 from tests.agent.speed.processes import wait_for_line
-from tests.harness.requirements import require_binary
 
 
 @pytest.fixture

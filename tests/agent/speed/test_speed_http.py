@@ -13,8 +13,8 @@ from agent.probes.speed_http import (
     run,
 )
 from agent.probes.speed_test import SpeedTestSettings
-from tests.peers.speed_http_server import LibreSpeedHandler, SpeedHttpServer
-from tests.peers.speedtest_server import SpeedtestServer
+from schoolnet_stack.peers.speed_http_server import LibreSpeedHandler, SpeedHttpServer
+from schoolnet_stack.peers.speedtest_server import SpeedtestServer
 
 
 def settings(server: str, **changes) -> SpeedTestSettings:

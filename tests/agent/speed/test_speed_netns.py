@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +19,9 @@ import pytest
 
 from agent.probes.speed_test import SpeedTestResult, speedtest_body
 from schoolnet_core import contract
+from schoolnet_stack.netns import Link
+from schoolnet_stack.requirements import require_binary, require_netns
 from tests.agent.speed.processes import wait_for_line
-from tests.harness.netns import Link
-from tests.harness.requirements import require_binary, require_netns
 
 pytestmark = pytest.mark.netns
 
@@ -49,8 +48,8 @@ class CountySide:
             self._serve(["iperf3", "-s", "-B", ip, "-p", str(port), "--forceflush"], "Server listening")
         self.servers = {
             "iperf3": f"{ip}:{IPERF3_PORT}",
-            "http": self._serve([sys.executable, "-m", "tests.peers.speed_http_server", "--host", ip], "listening"),
-            "speedtest": self._serve([sys.executable, "-m", "tests.peers.speedtest_server", "--host", ip], "listening"),
+            "http": self._serve([sys.executable, "-m", "schoolnet_stack.peers.speed_http_server", "--host", ip], "listening"),
+            "speedtest": self._serve([sys.executable, "-m", "schoolnet_stack.peers.speedtest_server", "--host", ip], "listening"),
         }
 
     def stop(self) -> None:
@@ -144,11 +143,11 @@ def test_traffic_beside_the_test_shows_as_background(county):
     """A school downloading during the test: the figure drops and background_pct says why."""
     background = county.link.popen_in(
         "a",
-        ["iperf3", "-c", county.link.b_ip, "-p", str(BACKGROUND_PORT), "-R", "-P", "2", "-t", "60"],
-        stdout=subprocess.DEVNULL,
-    )
+        ["iperf3", "-c", county.link.b_ip, "-p", str(BACKGROUND_PORT), "-R", "-P", "2", "-t", "60", "--forceflush"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
     try:
-        time.sleep(1)  # the background flows own the link before the test starts
+        wait_for_line(background, "[SUM]")  # both background flows carried a second of data: they own the link
         busy = county.speed_test("iperf3")
     finally:
         background.terminate()

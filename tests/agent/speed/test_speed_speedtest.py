@@ -9,8 +9,11 @@ import pytest
 
 from agent.probes.speed_speedtest import engine_config, run, upload_url
 from agent.probes.speed_test import SpeedTestSettings
-from tests.peers.speed_http_server import SpeedHttpServer
-from tests.peers.speedtest_server import LegacySpeedtestHandler, SpeedtestServer
+from schoolnet_stack.peers.speed_http_server import SpeedHttpServer
+from schoolnet_stack.peers.speedtest_server import (
+    LegacySpeedtestHandler,
+    SpeedtestServer,
+)
 
 CACHE_BUSTER = re.compile(r"\?x=\d+(\.\d+)?$")
 _CONNECTS: list[tuple[str, object]] | None = None

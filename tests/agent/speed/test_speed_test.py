@@ -31,7 +31,7 @@ from agent.probes.speed_test import (
     with_wan_and_cpu,
 )
 from schoolnet_core import contract
-from tests.peers.speed_http_server import SpeedHttpServer
+from schoolnet_stack.peers.speed_http_server import SpeedHttpServer
 
 NOW_MS = 1795570200000
 ROUTES = """\

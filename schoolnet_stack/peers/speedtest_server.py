@@ -11,7 +11,7 @@ Clients add a cache-busting query (?x=<ms>.<n>), ignored here. `requests` record
 request line so a test can check which URLs the client built.
 
 In the test process:    peer = SpeedtestServer().start(); peer.upload_url; peer.stop()
-In a network namespace: python -m tests.peers.speedtest_server --host 10.213.0.2
+In a network namespace: python -m schoolnet_stack.peers.speedtest_server --host 10.213.0.2
     prints "listening http://HOST:PORT" once it accepts connections, serves until killed.
 """
 
@@ -21,7 +21,7 @@ import re
 import sys
 from urllib.parse import urlsplit
 
-from tests.peers.speed_http_server import Handler, Peer, serve_until_killed
+from schoolnet_stack.peers.speed_http_server import Handler, Peer, serve_until_killed
 
 _IMAGE = re.compile(r"/speedtest/random(\d{1,4})x(\d{1,4})\.jpg")
 

@@ -1,4 +1,4 @@
-"""What a test needs from the machine, and what happens when it is missing.
+"""What a test needs from the machine, and what happens when it is missing (for tests only).
 
 Project rule: a test that needs root or a real server never passes silently. Outside CI
 it skips and says why; under CI=true it fails, because a CI run that skipped the real
@@ -13,8 +13,6 @@ import shutil
 import subprocess
 from typing import NoReturn
 
-import pytest
-
 SETUP_HINT = (
     "run ./scripts/setup as root on Debian (it installs mosquitto, victoria-metrics, "
     "prometheus-alertmanager, iperf3, fping and iproute2)"
@@ -27,6 +25,8 @@ def in_ci() -> bool:
 
 def unavailable(reason: str, fix: str = SETUP_HINT) -> NoReturn:
     """Skips the test, or fails it under CI=true, naming the reason and the fix."""
+    import pytest  # only here: importing the stack never needs pytest (the demo and bench run without it)
+
     if in_ci():
         pytest.fail(f"{reason}. CI=true, so this fails instead of skipping. Fix: {fix}.", pytrace=False)
     pytest.skip(f"{reason} (to run it: {fix})")

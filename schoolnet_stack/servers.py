@@ -1,10 +1,12 @@
-"""The real servers our tests run against: Debian's binaries, never mocks.
+"""The real servers the tests, the demo and the benchmarks run against: Debian's binaries,
+never mocks.
 
 Each server gets a free port on 127.0.0.1 (or a `host` you give, such as a netns.Link
-address in our namespace) and its own directory for config, data and log. start() waits
-until the server answers its health check; stop() is SIGTERM then SIGKILL; kill() is
-SIGKILL at once (a crash). start() again reuses the same port and data directory, so
-tests can check what survives a restart.
+address in our namespace), held for it while it is down (schoolnet_stack.ports), and its
+own directory for config, data and log. start() waits until the server answers its
+health check; stop() is SIGTERM then SIGKILL; kill() is SIGKILL at once (a crash).
+start() again reuses the same port and data directory, so tests can check what survives
+a restart.
 
     with VictoriaMetrics() as vm:
         vm.write_lines("link,school=s1 up=1")
@@ -21,7 +23,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -38,10 +39,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import paho.mqtt.client as mqtt
 
+from schoolnet_stack import ports
+from schoolnet_stack.ports import LOOPBACK, free_port
+
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self needs Python 3.11
 
-LOOPBACK = "127.0.0.1"
 HTTP_TIMEOUT = 10.0
 _LOG_TAIL_LINES = 25
 _PORT_ATTEMPTS = 3
@@ -49,13 +52,6 @@ _PORT_ATTEMPTS = 3
 
 class ServerError(RuntimeError):
     """A server did not start or answer; the message carries its command and log tail."""
-
-
-def free_port(host: str = LOOPBACK) -> int:
-    """A port nothing listens on right now (the kernel's pick for port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 # -- HTTP, with urllib only --------------------------------------------------------------
@@ -105,11 +101,14 @@ class Server:
     start_timeout = 30.0
     stop_timeout = 15.0
 
-    def __init__(self, workdir: str | Path | None = None, *, host: str = LOOPBACK, port: int | None = None) -> None:
+    def __init__(self, workdir: str | Path | None = None, *, host: str = LOOPBACK, port: int | None = None,
+                 extra_ports: Sequence[int] = ()) -> None:
         self.host = host
         self.port = port or free_port(host)
+        self.extra_ports = list(extra_ports)
+        """More ports the server listens on (reserved with ports.reserve_port on `host`),
+        held with self.port while it is down."""
         self._may_move = port is None  # a port we picked may change until the first start
-        self._port_holder: socket.socket | None = None
         self._hold_port()
         self._owns_dir = workdir is None
         self.dir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=f"sn-{self.name}-"))
@@ -159,6 +158,7 @@ class Server:
                 if not (lost_race and self._may_move and attempts_left):
                     self._hold_port()
                     raise
+                ports.release(self.port, self.host)
                 self.port = free_port(self.host)
         self._may_move = False  # from now on restarts keep this port
         return self
@@ -230,21 +230,12 @@ class Server:
         other tests, here or in a concurrent run, ask the kernel for free ports. A bound
         port is never handed out, so nobody else's server can answer in ours' place.
         """
-        if self._port_holder is not None:
-            return
-        holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # despite TIME_WAITs
-        try:
-            holder.bind((self.host, self.port))
-        except OSError:  # someone has it already; start() will report that
-            holder.close()
-            return
-        self._port_holder = holder
+        for port in (self.port, *self.extra_ports):
+            ports.hold(port, self.host)  # if someone has it already, start() will report that
 
     def _release_port(self) -> None:
-        if self._port_holder is not None:
-            self._port_holder.close()
-            self._port_holder = None
+        for port in (self.port, *self.extra_ports):
+            ports.release(port, self.host)
 
     def _launch(self, timeout: float) -> None:
         self._release_port()
@@ -292,8 +283,10 @@ class Mosquitto(Server):
     max_queued_messages 0 (default 1000 drops the rest silently), autosave every second
     (default 1800 s), and, when we are root, `user root` (else mosquitto switches to the
     `mosquitto` user and cannot write our directory).
-    `extra_config` is appended verbatim: more listeners, TLS, passwords, ACLs. The first
-    listener, on self.port, is plain MQTT; health checks use it.
+    `extra_config` is appended verbatim: more listeners, TLS, passwords, ACLs; the ports of
+    more listeners come from ports.reserve_port() and go in `extra_ports`, so they are
+    held like self.port. The first listener, on self.port, is plain MQTT; health checks
+    use it.
     """
 
     name = "mosquitto"
@@ -308,8 +301,9 @@ class Mosquitto(Server):
         autosave_interval: int = 1,
         host: str = LOOPBACK,
         port: int | None = None,
+        extra_ports: Sequence[int] = (),
     ) -> None:
-        super().__init__(workdir, host=host, port=port)
+        super().__init__(workdir, host=host, port=port, extra_ports=extra_ports)
         self.extra_config = extra_config
         self.allow_anonymous = allow_anonymous
         self.autosave_interval = autosave_interval
@@ -384,7 +378,7 @@ def mqtt_connack(
 class VictoriaMetrics(Server):
     """Single-node VictoriaMetrics (Debian 1.79.5), with reads that see writes at once.
 
-    Three things hide fresh points in this version, and the harness removes all three:
+    Three things hide fresh points in this version, and this class removes all three:
       * points sit in memory until a periodic flush: about 1 s for a known series and up to
         ~10 s for a new one. Reads here call /internal/force_flush first (flush=True);
       * -search.latencyOffset below 1 s is silently raised to 1 s for instant queries,

@@ -10,9 +10,10 @@ import uuid
 import paho.mqtt.client as mqtt
 import pytest
 
-from tests.conftest import NEVER_FIRING_RULES
-from tests.harness import requirements
-from tests.harness.servers import (
+from schoolnet_stack import requirements
+from schoolnet_stack.ports import reserve_port
+from schoolnet_stack.servers import (
+    LOOPBACK,
     Mosquitto,
     ServerError,
     alertmanager_config,
@@ -20,6 +21,7 @@ from tests.harness.servers import (
     check_rules,
     mqtt_connack,
 )
+from tests.conftest import NEVER_FIRING_RULES
 
 pytestmark = pytest.mark.servers
 
@@ -52,6 +54,14 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def _saved(broker: Mosquitto, topic: bytes) -> bool:
+    """Whether the broker's persistence file on disk holds a message on `topic`."""
+    try:
+        return topic in (broker.data_dir / "mosquitto.db").read_bytes()
+    except FileNotFoundError:
+        return False
 
 
 def publish(broker: Mosquitto, topic: str, payload: bytes, *, retain: bool = False) -> None:
@@ -88,7 +98,7 @@ def test_mosquitto_keeps_a_retained_message_across_restart(mosquitto, how):
     port = mosquitto.port
     publish(mosquitto, "harness/s1/status", b"online", retain=True)
     if how == "kill":
-        time.sleep(2.5)  # two autosave intervals
+        mosquitto.wait_for(lambda: _saved(mosquitto, b"harness/s1/status"), timeout=10)  # by the 1 s autosave
         mosquitto.kill()
     else:
         mosquitto.stop()
@@ -129,6 +139,20 @@ def test_a_stopped_server_keeps_its_port_from_others(mosquitto):
         other.bind((mosquitto.host, mosquitto.port))
     mosquitto.start()
     assert mqtt_connack(mosquitto.host, mosquitto.port) == 0
+
+
+def test_a_stopped_broker_keeps_its_extra_listeners_ports_from_others(mosquitto_factory):
+    """A TLS listener's port, reserved before the config names it, is held like the first."""
+    tls_port = reserve_port()
+    with socket.socket() as other, pytest.raises(OSError, match="in use"):
+        other.bind((LOOPBACK, tls_port))
+    broker = mosquitto_factory(extra_config=f"listener {tls_port} {LOOPBACK}\n", extra_ports=[tls_port])
+    assert mqtt_connack(LOOPBACK, tls_port) == 0
+    broker.stop()
+    with socket.socket() as other, pytest.raises(OSError, match="in use"):
+        other.bind((LOOPBACK, tls_port))
+    broker.start()
+    assert mqtt_connack(LOOPBACK, tls_port) == 0
 
 
 def test_a_picked_port_taken_before_start_moves_to_a_free_one(tmp_path):

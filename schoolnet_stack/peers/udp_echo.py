@@ -7,7 +7,7 @@ In a thread for loopback tests:
 Or as a process inside a network namespace (standard library only, so it runs as a
 plain script): prints "ready PORT" once listening and serves until stdin closes (or sends a line).
 
-    ip netns exec NS python tests/peers/udp_echo.py --host 10.213.0.2 [--port 0]
+    ip netns exec NS python schoolnet_stack/peers/udp_echo.py --host 10.213.0.2 [--port 0]
 """
 
 from __future__ import annotations

@@ -1,8 +1,13 @@
-"""Test copies of the deploy files, changed only where a test cannot wait.
+"""The deploy files rendered for loopback, changed only where a test or the demo cannot wait
+or cannot use a county's paths. The stack keeps no copies of its own: each is rendered
+from deploy/ when a server starts, so it runs what counties run.
 
 What stays exactly as deployed: every expression, label, annotation, route matcher,
-receiver name and inhibit rule, so the scenario tests the routing and rules counties run.
-What changes:
+receiver name and inhibit rule, so the scenario tests the routing and rules counties run;
+every broker setting but the ports and file paths. What changes:
+  * mosquitto.conf: its listeners' ports and its file paths (pid, persistence, the dynamic
+    security plugin's accounts, CA and server certificate) are swapped for temporary ones; render() refuses to
+    run if one of them is no longer in the file, so the stack never quietly drifts;
   * rules: each `for:` and each group's `interval:` is shortened by the same factor
     (10m -> 20 s at 2 s per minute), so that a rule still evaluates as often within its
     `for:` as deployed; the windows inside expressions ([2m], [7d]) describe the data and
@@ -14,21 +19,53 @@ What changes:
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Callable
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 RULES_DIR = REPO / "deploy" / "rules"
 ALERTMANAGER_DIR = REPO / "deploy" / "alertmanager"
 ALERTMANAGER_CONFIG = ALERTMANAGER_DIR / "alertmanager.yml"
+MOSQUITTO_CONFIG = REPO / "deploy" / "central" / "mosquitto" / "mosquitto.conf"
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d)")
 _TIMING_LINE = re.compile(r"^(?P<indent>[ \t]*)(?P<key>for|interval):[ \t]*(?P<duration>\S+)[ \t]*$", re.MULTILINE)
 ROUTE_TIMINGS = ("group_wait", "group_interval", "repeat_interval")
+
+
+def render(text: str, substitutions: dict[str, str]) -> str:
+    """`text` with each key replaced by its value; every key must occur exactly once."""
+    for old, new in substitutions.items():
+        count = text.count(old)
+        if count != 1:
+            raise AssertionError(f"deploy config has {old!r} {count} times, expected once: "
+                                 "update schoolnet_stack/deploy_files.py with the deploy file")
+        text = text.replace(old, new)
+    return text
+
+
+def mosquitto_conf(host: str, plain_port: int, tls_port: int, run_dir: Path, dynsec: Path, tls_dir: Path) -> str:
+    """deploy/central/mosquitto/mosquitto.conf with its listeners on `host`, its pid and data
+    in run_dir, its accounts in `dynsec` (the dynamic security plugin's state file) and its
+    certificates in tls_dir (ca.pem, server.pem, server.key, as make-certs.sh leaves them).
+    As root mosquitto would switch to the `mosquitto` user, which cannot read
+    a temporary directory: then it stays root (a county's server runs it as that user)."""
+    text = render(MOSQUITTO_CONFIG.read_text(encoding="utf-8"), {
+        "listener 8883\n": f"listener {tls_port} {host}\n",
+        "listener 1883 127.0.0.1\n": f"listener {plain_port} {host}\n",
+        "/run/mosquitto/mosquitto.pid": str(run_dir / "mosquitto.pid"),
+        "/var/lib/mosquitto/": f"{run_dir / 'data'}/",
+        "/etc/mosquitto/schoolnet/dynamic-security.json": str(dynsec),
+        "/etc/mosquitto/ca_certificates/schoolnet-ca.pem": str(tls_dir / "ca.pem"),
+        "/etc/mosquitto/certs/server.pem": str(tls_dir / "server.pem"),
+        "/etc/mosquitto/certs/server.key": str(tls_dir / "server.key"),
+    })  # fmt: skip
+    return text + ("user root\n" if os.geteuid() == 0 else "")
 
 
 def duration_seconds(text: str) -> float:

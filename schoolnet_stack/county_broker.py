@@ -1,8 +1,8 @@
-"""The county's broker as the publisher's tests need it, on the harness's real mosquitto:
+"""The county's broker as the publisher's tests need it, on the stack's real mosquitto:
 passwords, a per-user ACL, optionally a TLS listener; and a listener client on the
 county side.
 
-The harness's Mosquitto (persistence on, restartable on the same port and data dir) takes
+The stack's Mosquitto (persistence on, restartable on the same port and data dir) takes
 our settings as `extra_config`; the pieces here write the files those settings name.
 """
 
@@ -20,7 +20,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent.publish import BrokerSettings
-from tests.harness.servers import Mosquitto, free_port
+from schoolnet_stack.ports import reserve_port
+from schoolnet_stack.servers import Mosquitto
 
 COUNTY = "hx"
 AGENT_USER, AGENT_PASSWORD = "hx-agents", "pw-Zq8#agent-secret"
@@ -39,9 +40,9 @@ topic read schoolnet/#
 """
 
 BOUNDED_QUEUES = "max_queued_messages 1000000\n"
-"""Overrides the harness's max_queued_messages 0 ("unlimited"): with 0, mosquitto 2.0.11
+"""Overrides the stack's Mosquitto's max_queued_messages 0 ("unlimited"): with 0, mosquitto 2.0.11
 also drops a client after refusing its publish (it compares its queue length with 0 and
-answers "quota exceeded"). One test keeps the harness's 0 on purpose to meet that."""
+answers "quota exceeded"). One test keeps the stack's 0 on purpose to meet that."""
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,9 @@ def county_config(directory: Path, tls: TlsFiles | None = None, tls_port: int | 
 
 def start_county_broker(mosquitto_factory, directory: Path, tls: TlsFiles | None = None,
                         queues: str = BOUNDED_QUEUES) -> CountyBroker:
-    tls_port = free_port() if tls else None
+    tls_port = reserve_port() if tls else None
     server = mosquitto_factory(extra_config=county_config(directory, tls, tls_port, queues),
-                               allow_anonymous=False)
+                               allow_anonymous=False, extra_ports=[tls_port] if tls_port else [])
     return CountyBroker(server, tls_port or server.port, tls)
 
 

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from tests.harness import netns
-from tests.harness.netns import Link, Shaping, stale_namespaces, tbf_argv
-from tests.harness.requirements import require_binary, require_netns
+from schoolnet_stack import netns
+from schoolnet_stack.netns import Link, Shaping, stale_namespaces, tbf_argv
+from schoolnet_stack.requirements import require_binary, require_netns
 
 # -- pure: no root needed ------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ Written from LibreSpeed's PHP backend (garbage.php, empty.php), not from the age
 Requests are served on kept-alive HTTP/1.1 connections, one thread each.
 
 In the test process:    peer = SpeedHttpServer().start(); peer.url; peer.stop()
-In a network namespace: python -m tests.peers.speed_http_server --host 10.213.0.2
+In a network namespace: python -m schoolnet_stack.peers.speed_http_server --host 10.213.0.2
     prints "listening http://HOST:PORT" once it accepts connections, serves until killed.
 """
 

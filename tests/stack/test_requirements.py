@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness import requirements
+from schoolnet_stack import requirements
 
 
 def test_missing_requirement_fails_under_ci(monkeypatch):
