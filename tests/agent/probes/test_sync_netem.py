@@ -28,11 +28,12 @@ import pytest
 from agent.probes.quality import path_quality
 from agent.probes.sync_classroom import udp_echo
 from schoolnet_stack.netns import Link
+from schoolnet_stack.peers import udp_echo as echo_peer
 from schoolnet_stack.requirements import require_netns
 
 pytestmark = pytest.mark.netns
 
-ECHO_PEER = Path(__file__).resolve().parents[2] / "peers" / "udp_echo.py"
+ECHO_PEER = Path(echo_peer.__file__)
 COUNT, INTERVAL, WAIT = 500, 0.005, 0.5
 
 
