@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from schoolnet_core.calendar import is_school_day
 from schoolnet_core.config import parsers
 from schoolnet_core.config.parsers import (
     DEFAULT_TIMEZONE,
@@ -96,12 +97,7 @@ class Timetable:
     extra_school_days: tuple[DateRange, ...]
 
     def is_school_day(self, day: date) -> bool:
-        """Make-up days (调休) are school days even at weekends; holidays never are."""
-        if any(days.contains(day) for days in self.extra_school_days):
-            return True
-        if any(days.contains(day) for days in self.holidays):
-            return False
-        return WEEKDAYS[day.weekday()] in self.school_days
+        return is_school_day(day, self.school_days, self.holidays, self.extra_school_days)
 
     def in_school_hours(self, moment: datetime) -> bool:
         local = self._local(moment)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
+from schoolnet_core.calendar import is_school_day
 from schoolnet_core.config.parsers import WEEKDAYS, Check, DateRange, TimeRange
 
 SCHOOL_TYPES = ("小学", "初中", "九年一贯制", "完全中学", "高中", "教学点")
@@ -147,12 +148,7 @@ class Settings:
         raise KeyError(f"unknown term {name!r}; terms in the settings: {known}")
 
     def is_school_day(self, day: date) -> bool:
-        """Make-up days are school days even at weekends; holidays never are."""
-        if any(days.contains(day) for days in self.extra_school_days):
-            return True
-        if any(days.contains(day) for days in self.holidays):
-            return False
-        return WEEKDAYS[day.weekday()] in self.school_days
+        return is_school_day(day, self.school_days, self.holidays, self.extra_school_days)
 
 
 @dataclass(frozen=True)
