@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from report import mute
 from roster.model import County, Roster
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,6 +54,7 @@ def alertmanager_config(roster: Roster, template: Path = TEMPLATE) -> str:
     wechat = next((r["wechat_configs"][0] for r in config["receivers"] if r.get("wechat_configs")), None)
     others = [r for r in config["receivers"] if not r["name"].endswith("-county-it")]
     config["receivers"] = [_receiver(c, emails, wechat) for c in counties] + others
+    config = mute.apply(roster, config)  # maintenance windows and holidays page nobody
     return HEADER + yaml.dump(config, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=120)
 
 

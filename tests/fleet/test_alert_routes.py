@@ -51,3 +51,19 @@ def test_receivers_carry_the_roster_contacts_and_secrets_stay_placeholders(confi
     assert receivers["c01-county-it"]["wechat_configs"][0]["api_secret"] == "<WECOM_API_SECRET_C01>"
     assert "c03-county-it" not in receivers
     assert config.stat().st_mode & 0o077 == 0
+
+
+def test_the_rosters_maintenance_window_mutes_its_county_only(config):
+    document = yaml.safe_load(config.read_text())
+    intervals = {interval["name"] for interval in document["time_intervals"]}
+    assert "schoolnet-maintenance-1" in intervals
+
+    def mutes(route: dict) -> set[str]:
+        found = set(route.get("mute_time_intervals", []))
+        for child in route.get("routes", []):
+            found |= mutes(child)
+        return found
+
+    routes = {route["matchers"][0]: route for route in document["route"]["routes"] if route.get("matchers")}
+    assert "schoolnet-maintenance-1" in mutes(routes['county="c00"'])
+    assert "schoolnet-maintenance-1" not in mutes(routes['county="c01"'])
