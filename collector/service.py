@@ -53,6 +53,7 @@ from collector.deadletter import DeadLetterFile, envelope, envelope_bytes
 from collector.metrics import Metrics
 from collector.presence import LastSeen, presence_lines
 from collector.store import Store, StoreError
+from collector.transport import BufferedClient
 from schoolnet_core import contract
 from schoolnet_core.mqtt import connect_failure_text, paho_logger
 
@@ -152,7 +153,7 @@ class Collector:
 
     def _make_client(self) -> mqtt.Client:
         broker = self.config.broker
-        client = mqtt.Client(
+        client = BufferedClient(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=broker.client_id,
             protocol=mqtt.MQTTv5,
