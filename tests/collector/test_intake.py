@@ -30,7 +30,7 @@ def test_status_is_stamped_with_the_receive_time():
     received = NOW + 3_600_000
     outcome = intake.examine(contract.topic("hx", "hx-dazhuang-zx", "status"), example_bytes("status"), received)
     assert outcome.lines == (
-        f"schoolnet_agent,agent_version=0.1.0,county=hx,school=hx-dazhuang-zx online=true {received}",
+        f"schoolnet_agent,agent_version=0.1.0,county=hx,school=hx-dazhuang-zx,school_name=大庄中学 online=true {received}",
     )
 
 
