@@ -2,6 +2,7 @@
 
     schoolnet-collector run -c /etc/schoolnet/collector.yaml     (under systemd)
     schoolnet-collector check -c /etc/schoolnet/collector.yaml   (after editing the file)
+    schoolnet-collector run -c /etc/schoolnet/collector@.yaml --instance 2   (one of several)
 
 Logs are plain lines on stderr, for journald; no secret is ever printed.
 """
@@ -15,6 +16,7 @@ import sys
 
 from collector.config import (
     EXAMPLE_CONFIG,
+    MAX_INSTANCE,
     CollectorConfig,
     ConfigError,
     load_config,
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, args.instance)
         for ref in config.secret_refs():
             read_secret(ref)
     except ConfigError as error:
@@ -60,8 +62,19 @@ def _parser() -> argparse.ArgumentParser:
             "-c", "--config", required=True, metavar="FILE",
             help=f"配置文件 / YAML config (example: {EXAMPLE_CONFIG})",
         )  # fmt: skip
+        command.add_argument(
+            "--instance", type=_instance, metavar="N",
+            help=f"本机第 N 个汇聚服务 / the Nth collector of this server (1-{MAX_INSTANCE}): "
+                 "{instance} in the config's values becomes N (schoolnet-collector@.service)",
+        )  # fmt: skip
         command.add_argument("-v", "--verbose", action="store_true", help="调试日志 / debug logs")
     return parser
+
+
+def _instance(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_INSTANCE:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number 1-{MAX_INSTANCE}")
+    return int(text)
 
 
 def _run(config: CollectorConfig) -> int:

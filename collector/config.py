@@ -120,9 +120,44 @@ class CollectorConfig:
         return tuple(ref for ref in (self.broker.password, self.store.token) if ref)
 
 
-def load_config(path: str | os.PathLike) -> CollectorConfig:
-    """Read and check the collector's YAML file; raise ConfigError listing every problem."""
-    return load_yaml(path, _read_config, example=EXAMPLE_CONFIG)
+INSTANCE = "{instance}"
+"""Stands for the instance number in a config shared by the collectors of one server
+(deploy/central/collector@.yaml, schoolnet-collector@.service): each needs its own account,
+client id, dead-letter file and /metrics port, and nothing else differs."""
+MAX_INSTANCE = 9
+
+
+def load_config(path: str | os.PathLike, instance: int | None = None) -> CollectorConfig:
+    """Read and check the collector's YAML file; raise ConfigError listing every problem.
+    With `instance`, every {instance} in the file's values becomes that number first."""
+    return load_yaml(path, lambda walk, root: _read_instance(walk, root, instance), example=EXAMPLE_CONFIG)
+
+
+def _read_instance(walk: Walk, root: yaml.Node, instance: int | None) -> CollectorConfig:
+    placeholders = _fill_instance(root, instance)
+    if placeholders and instance is None:
+        walk.problem(placeholders[0].start_mark.line + 1, "instance",
+                     f"this file is shared by the collectors of one server ({INSTANCE}); "
+                     f"run it with --instance N (1-{MAX_INSTANCE})")  # fmt: skip
+    return _read_config(walk, root)
+
+
+def _fill_instance(node: yaml.Node, instance: int | None) -> list[yaml.Node]:
+    """Replaces {instance} in every scalar under `node`; returns the scalars that had it."""
+    if node is None:
+        return []
+    if isinstance(node, yaml.ScalarNode):
+        if INSTANCE not in str(node.value):
+            return []
+        if instance is not None:
+            node.value = node.value.replace(INSTANCE, str(instance))
+        return [node]
+    children = node.value if isinstance(node.value, list) else []
+    found = []
+    for child in children:
+        for part in child if isinstance(child, tuple) else (child,):
+            found += _fill_instance(part, instance)
+    return found
 
 
 _SECTIONS = ("broker", "store", "batch", "deadletter", "presence", "http", "kinds")

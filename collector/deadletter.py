@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 from pathlib import Path
 
 from schoolnet_core.private import private_dir, private_file
@@ -59,7 +60,8 @@ def rotated_name(path: Path, number: int) -> Path:
 
 class DeadLetterFile:
     """An append-only JSONL file rotated when the next line would pass `max_bytes`;
-    at most `backups` old files are kept (0 keeps none)."""
+    at most `backups` old files are kept (0 keeps none). The worker appends while the
+    writer thread syncs before its acks: a lock keeps the two (and a rotation) apart."""
 
     def __init__(self, path: str | os.PathLike, max_bytes: int, backups: int):
         self.path = Path(path)
@@ -67,9 +69,13 @@ class DeadLetterFile:
         self.backups = backups
         self._file = None
         self._dirty = False
+        self._lock = threading.RLock()
 
     def append(self, record: dict) -> None:
-        line = envelope_bytes(record) + b"\n"
+        with self._lock:
+            self._append(envelope_bytes(record) + b"\n")
+
+    def _append(self, line: bytes) -> None:
         file = self._open()
         if file.tell() > 0 and file.tell() + len(line) > self.max_bytes:
             self._rotate()
@@ -80,15 +86,17 @@ class DeadLetterFile:
 
     def sync(self) -> None:
         """Makes the lines appended so far survive a power cut."""
-        if self._file is not None and self._dirty:
-            os.fsync(self._file.fileno())
-            self._dirty = False
+        with self._lock:
+            if self._file is not None and self._dirty:
+                os.fsync(self._file.fileno())
+                self._dirty = False
 
     def close(self) -> None:
-        if self._file is not None:
-            self.sync()
-            self._file.close()
-            self._file = None
+        with self._lock:
+            if self._file is not None:
+                self.sync()
+                self._file.close()
+                self._file = None
 
     def _open(self):
         if self._file is None:

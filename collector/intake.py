@@ -1,7 +1,9 @@
 """What to do with one received message: store it, refuse it (dead-letter), or ignore it.
 
 Pure: the contract decides what is valid; this module only turns its answer into the
-lines to write. A bug here must cost one message, not the collector, so any exception is
+lines to write. Most valid messages are proved valid and formatted by the contract compiled
+with msgspec (collector/fastpath.py); everything else, every refusal included, is the
+contract's own validate(), so the reasons and lines are the contract's. A bug here must cost one message, not the collector, so any exception is
 turned into a refusal with reason internal_error.
 """
 
@@ -10,6 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schoolnet_core import contract
+
+try:  # the collector extra; without it every message takes the contract's own path
+    from collector import fastpath
+except ImportError:  # pragma: no cover - msgspec not installed
+    fastpath = None
 
 INTERNAL_ERROR = "internal_error"
 
@@ -49,6 +56,12 @@ def _examine(topic: str, payload: bytes, received_ms: int) -> Accepted | Refused
         return Ignored("command topic")
     if not payload and is_status(topic) and not isinstance(contract.parse_topic(topic), contract.Rejection):
         return Ignored("retained status cleared")  # how MQTT deletes a retained message
+    if fastpath is not None:
+        parts = contract.parse_topic(topic)
+        if isinstance(parts, contract.TopicParts):
+            fast = fastpath.examine(parts, payload, received_ms)
+            if fast is not None:
+                return Accepted(fast.county, fast.school, fast.lines, fast.says_online)
     verdict = contract.validate(topic, payload, received_ms)
     if isinstance(verdict, contract.Rejection):
         return Refused(verdict.reason, verdict.detail)

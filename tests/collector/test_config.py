@@ -185,3 +185,36 @@ def test_cli_check_reads_the_secrets(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SN_PW_UNSET", "x")
     assert cli.main(["check", "-c", str(path)]) == cli.EXIT_OK
     assert capsys.readouterr().out == f"配置正确 / config OK: {path}\n"
+
+
+REPO = EXAMPLE_CONFIG.parents[1]
+TEMPLATES = [REPO / "deploy/central/collector@.yaml", REPO / "deploy/central/collector-n.yaml"]
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda path: path.name)
+def test_a_shared_config_gives_each_instance_its_own_identity_and_nothing_else(template):
+    """schoolnet-collector@.service and compose.scale.yaml run one file per server: each
+    instance its own account = client id (bound by the broker), dead-letter file and port."""
+    first, second = load_config(template, 1), load_config(template, 2)
+    assert (first.broker.username, first.broker.client_id) == ("schoolnet-collector-1",) * 2
+    assert (second.broker.username, second.broker.client_id) == ("schoolnet-collector-2",) * 2
+    assert (first.http.port, second.http.port) == (9471, 9472)
+    assert first.broker.group == second.broker.group == "schoolnet-collectors"
+    if template.name == "collector@.yaml":  # systemd: one /var/lib/schoolnet for all
+        assert first.deadletter.path != second.deadletter.path
+    # (compose: each container has its own volume for the same path)
+    same = ("store", "batch", "presence")
+    assert [getattr(first, name) for name in same] == [getattr(second, name) for name in same]
+
+
+def test_a_shared_config_without_an_instance_says_how_to_run_it(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load_config(TEMPLATES[0])
+    assert any(problem.path == "instance" and "--instance N (1-9)" in problem.message
+               for problem in error.value.problems)  # fmt: skip
+
+
+def test_cli_instance_is_a_number_from_1_to_9(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["check", "-c", str(TEMPLATES[0]), "--instance", "0"])
+    assert "'0': a number 1-9" in capsys.readouterr().err
