@@ -511,10 +511,9 @@ def any_json_payload(draw) -> tuple[str, bytes]:
 
 
 @st.composite
-def byte_mutated_cases(draw) -> tuple[str, bytes]:
-    """A valid payload with a few bytes replaced, inserted or deleted."""
-    case = draw(valid_cases())
-    data = bytearray(case.payload)
+def damaged(draw, payload: bytes) -> bytes:
+    """`payload` with a few bytes replaced, inserted or deleted."""
+    data = bytearray(payload)
     for _ in range(draw(st.integers(1, 4))):
         at = draw(st.integers(0, max(0, len(data) - 1)))
         edit = draw(st.sampled_from(["replace", "insert", "delete"]))
@@ -525,4 +524,11 @@ def byte_mutated_cases(draw) -> tuple[str, bytes]:
             data.insert(at, byte)
         elif data:
             del data[at]
-    return case.topic, bytes(data)
+    return bytes(data)
+
+
+@st.composite
+def byte_mutated_cases(draw) -> tuple[str, bytes]:
+    """A valid payload with a few bytes replaced, inserted or deleted."""
+    case = draw(valid_cases())
+    return case.topic, draw(damaged(case.payload))

@@ -27,6 +27,7 @@ from tests.fuzz.messages import (
     _topic_changed,
     _unknown_field_added,
     any_json_payload,
+    damaged,
     drafts,
     payload_of,
     value_of,
@@ -123,23 +124,6 @@ def _assert_same(topic: str, payload: bytes, tally: Counter) -> None:
         tally["fast"] += 1
         assert isinstance(expected, intake.Accepted), (payload[:300], expected)
         assert fast.lines == expected.lines
-
-
-@st.composite
-def damaged(draw, payload: bytes) -> bytes:
-    """A few bytes replaced, inserted or deleted (as messages.byte_mutated_cases does)."""
-    data = bytearray(payload)
-    for _ in range(draw(st.integers(1, 4))):
-        at = draw(st.integers(0, max(0, len(data) - 1)))
-        edit = draw(st.sampled_from(["replace", "insert", "delete"]))
-        byte = draw(st.sampled_from(b'{}[]",:\\ 0123456789-.eE') | st.integers(0, 255))
-        if edit == "replace" and data:
-            data[at] = byte
-        elif edit == "insert":
-            data.insert(at, byte)
-        elif data:
-            del data[at]
-    return bytes(data)
 
 
 @st.composite
