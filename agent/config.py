@@ -47,8 +47,7 @@ from schoolnet_core.config.walker import (
     load_yaml,
 )
 from schoolnet_core.contract import DEVICE_KINDS
-from schoolnet_core.kinds import MeasurementKind
-from schoolnet_core.kinds import load as load_kind
+from schoolnet_core.kinds import MeasurementKind, read_kinds
 
 SPEED_TEST_BACKENDS = ("iperf3", "speedtest", "http")
 PROBE_METHODS = ("udp_echo", "icmp")
@@ -327,7 +326,7 @@ _SECTIONS = ("school", "broker", "spool", "timetable", "broadband", "speed_test"
 
 
 def _read_config(walk: Walk, root: yaml.Node) -> AgentConfig:
-    extra = _extra_kinds(walk, root)
+    extra = read_kinds(walk, root, reserved=_SECTIONS)
     top = walk.mapping(root, "", (*_SECTIONS, "kinds", *(kind.name for kind in extra)))
     school = top.section("school", _read_school, required=True)
     timetable = top.section("timetable", _read_timetable, required=True)
@@ -351,37 +350,6 @@ def _read_config(walk: Walk, root: yaml.Node) -> AgentConfig:
         kinds=tuple((kind, settings) for kind in extra
                     if (settings := top.section(kind.name, kind.read_settings)) is not None),
     )
-
-
-def _extra_kinds(walk: Walk, root: yaml.Node) -> tuple[MeasurementKind, ...]:
-    """The kinds named under `kinds:`, imported before the other sections are read, since
-    each adds a section of its own."""
-    node = _top_level(root, "kinds")
-    if node is None:
-        return ()
-    if not isinstance(node, yaml.SequenceNode):
-        walk.problem(walk.line(node), "kinds", "must be a list of Python module names, "
-                                               "e.g. [schoolnet_kinds.room_temperature]")
-        return ()
-    found: dict[str, MeasurementKind] = {}
-    for index, item in enumerate(node.value):
-        module = walk.scalar(item, f"kinds[{index}]", parsers.module_name)
-        try:
-            found.update((kind.name, kind) for kind in (load_kind(module) if module else ()))
-        except ValueError as error:
-            walk.problem(item.start_mark.line + 1, f"kinds[{index}]", str(error))
-    taken = [name for name in found if name in _SECTIONS]
-    for name in taken:
-        walk.problem(walk.line(node), "kinds", f"kind {name!r} clashes with the agent's own section")
-    return tuple(kind for name, kind in found.items() if name not in taken)
-
-
-def _top_level(root: yaml.Node, key: str) -> yaml.Node | None:
-    if isinstance(root, yaml.MappingNode):
-        for key_node, value in root.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-                return value
-    return None
 
 
 def _read_school(walk: Walk, node: yaml.Node | None, path: str) -> School:

@@ -37,11 +37,10 @@ from schoolnet_core.config.parsers import (
     env_name,
     file_path,
     integer,
-    module_name,
     number,
     shown_url,
 )
-from schoolnet_core.kinds import load as load_kind
+from schoolnet_core.kinds import MeasurementKind, read_kinds
 
 EXAMPLE_CONFIG = Path(__file__).with_name("example-config.yaml")
 DEFAULT_STORE_URL = "http://127.0.0.1:8428"
@@ -112,7 +111,7 @@ class CollectorConfig:
     deadletter: DeadLetter
     presence: Presence
     http: Http
-    kinds: tuple[str, ...] = ()
+    kinds: tuple[MeasurementKind, ...] = ()
     """Extra measurement kinds (schoolnet_core.kinds), loaded when the config is read."""
 
     def secret_refs(self) -> tuple[SecretRef, ...]:
@@ -164,6 +163,7 @@ _SECTIONS = ("broker", "store", "batch", "deadletter", "presence", "http", "kind
 
 
 def _read_config(walk: Walk, root: yaml.Node) -> CollectorConfig:
+    kinds = read_kinds(walk, root)  # registers their contract kinds: all the collector needs
     top = walk.mapping(root, "", _SECTIONS)
     return CollectorConfig(
         source=walk.file,
@@ -173,20 +173,8 @@ def _read_config(walk: Walk, root: yaml.Node) -> CollectorConfig:
         deadletter=top.section("deadletter", _read_deadletter),
         presence=top.section("presence", _read_presence),
         http=top.section("http", _read_http),
-        kinds=_load_kinds(top),
+        kinds=kinds,
     )
-
-
-def _load_kinds(top: Section) -> tuple[str, ...]:
-    """Imports the kind modules named under `kinds:`: each registers its contract kind,
-    which is all the collector needs to validate and store it."""
-    modules = tuple(module for module in top.values("kinds", module_name) if module)
-    for module in modules:
-        try:
-            load_kind(module)
-        except ValueError as error:
-            top.problem("kinds", str(error))
-    return modules
 
 
 _BROKER_KEYS = (

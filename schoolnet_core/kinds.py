@@ -13,12 +13,16 @@ Adding a kind, step by step: README.md "Adding a measurement kind".
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+import yaml
+
 from schoolnet_core import contract
+from schoolnet_core.config.parsers import module_name
+from schoolnet_core.config.walker import Walk
 
 VERDICTS = ("pass", "fail", "info")
 
@@ -97,3 +101,36 @@ def load(module_name: str) -> tuple[MeasurementKind, ...]:
         raise ValueError(f"{module_name!r} registers no measurement kind; end it with "
                          "register(KIND)")
     return tuple(new)
+
+
+def read_kinds(walk: Walk, root: yaml.Node, reserved: Sequence[str] = ()) -> tuple[MeasurementKind, ...]:
+    """The kinds a config file names under its top-level `kinds:`, each module imported
+    (which registers its kind) before the file's sections are read: the agent's config
+    gains a section per kind (none may take a `reserved` section name), the collector's
+    contract a kind to validate."""
+    node = _top_level(root, "kinds")
+    if node is None:
+        return ()
+    if not isinstance(node, yaml.SequenceNode):
+        walk.problem(walk.line(node), "kinds", "must be a list of Python module names, "
+                                               "e.g. [schoolnet_kinds.room_temperature]")
+        return ()
+    found: dict[str, MeasurementKind] = {}
+    for index, item in enumerate(node.value):
+        module = walk.scalar(item, f"kinds[{index}]", module_name)
+        try:
+            found.update((kind.name, kind) for kind in (load(module) if module else ()))
+        except ValueError as error:
+            walk.problem(item.start_mark.line + 1, f"kinds[{index}]", str(error))
+    taken = [name for name in found if name in reserved]
+    for name in taken:
+        walk.problem(walk.line(node), "kinds", f"kind {name!r} clashes with the agent's own section")
+    return tuple(kind for name, kind in found.items() if name not in taken)
+
+
+def _top_level(root: yaml.Node, key: str) -> yaml.Node | None:
+    if isinstance(root, yaml.MappingNode):
+        for key_node, value in root.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                return value
+    return None
