@@ -26,6 +26,7 @@ import pytest
 
 from schoolnet_stack import netns, servers
 from schoolnet_stack.requirements import require_binary, require_netns, require_root
+from schoolnet_stack.school import COMMAND_KEY, COMMAND_KEY_ENV, LoopbackSchool
 
 SERVER_FIXTURES = {
     "server_starter", "mosquitto", "mosquitto_factory", "victoria_metrics", "victoria_metrics_factory",
@@ -204,3 +205,13 @@ def tiny_disk(tmp_path) -> Iterator[Path]:
         yield mountpoint
     finally:
         subprocess.run(["umount", str(mountpoint)], check=True)
+
+
+@pytest.fixture
+def school(tmp_path, monkeypatch):
+    """A school on loopback (schoolnet_stack.school); the command key in the environment, as
+    systemd's EnvironmentFile would put it."""
+    require_root("icmp checks and a DNS peer on port 53, as a school's config has them")
+    monkeypatch.setenv(COMMAND_KEY_ENV, COMMAND_KEY)
+    with LoopbackSchool(tmp_path) as peers:
+        yield peers

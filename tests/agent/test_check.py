@@ -30,26 +30,13 @@ from agent.probes.quality import path_quality
 from agent.probes.sync_classroom import PlatformResult, SyncResult
 from agent.wiring import Bandwidth
 from schoolnet_core import contract
-from schoolnet_stack.requirements import require_root
 from schoolnet_stack.school import (
-    COMMAND_KEY,
-    COMMAND_KEY_ENV,
     COUNTY,
     LAMP_HOURS,
     SCHOOL,
-    LoopbackSchool,
 )
 
 pytestmark = pytest.mark.servers
-
-
-@pytest.fixture
-def school(tmp_path, monkeypatch):
-    require_root("icmp checks and a DNS peer on port 53, as a school's config has them")
-    monkeypatch.setenv(COMMAND_KEY_ENV, COMMAND_KEY)
-    peers = LoopbackSchool(tmp_path)
-    yield peers
-    peers.close()
 
 
 def row(out: str, item_start: str) -> list[str]:

@@ -13,25 +13,13 @@ from schoolnet_stack.processes import (
     CollectorProcess,
     write_collector_config,
 )
-from schoolnet_stack.requirements import require_root
 from schoolnet_stack.school import (
-    COMMAND_KEY,
-    COMMAND_KEY_ENV,
     COUNTY,
     SCHOOL,
-    LoopbackSchool,
 )
 from tests.kinds.conftest import KIND_MODULE
 
 pytestmark = pytest.mark.servers
-
-
-@pytest.fixture
-def school(tmp_path, monkeypatch):
-    require_root("the loopback school's icmp checks and its DNS peer on port 53")
-    monkeypatch.setenv(COMMAND_KEY_ENV, COMMAND_KEY)
-    with LoopbackSchool(tmp_path) as peers:
-        yield peers
 
 
 def collector_naming_the_kind(folder, broker_port: int, store_url: str):
