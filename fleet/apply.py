@@ -33,10 +33,10 @@ from fleet.state import (
     PUBLIC_MODE,
     SECRET_MODE,
     State,
-    make_private_dir,
     new_password,
     write_file,
 )
+from schoolnet_core.private import private_dir
 
 OLD_BROKER_FILES = ("passwd", "acl")
 """The password file and ACL of the state folder's first format: hashes, deleted on sight."""
@@ -54,7 +54,7 @@ class Applied:
 
 
 def apply(desired: Desired, plan: Plan, state: State, rotate: frozenset[str] = frozenset()) -> Applied:
-    make_private_dir(state.root)
+    private_dir(state.root)
     state.root.chmod(0o700)
     applied = Applied()
     manifest = state.manifest()
@@ -172,7 +172,7 @@ def _retire(plan: Plan, manifest: dict, state: State, applied: Applied) -> list[
         county, school_id = change.subject.split("/", 1)
         source, target = state.school_dir(county, school_id), state.retired_dir(county, school_id)
         if source.exists():
-            make_private_dir(target.parent)
+            private_dir(target.parent)
             shutil.rmtree(target, ignore_errors=True)
             source.rename(target)
             applied.written.append(str(target.relative_to(state.root)))

@@ -25,6 +25,8 @@ import secrets
 import tempfile
 from pathlib import Path
 
+from schoolnet_core.private import private_dir
+
 MANIFEST = "fleet.json"
 FORMAT = 1
 PASSWORD_BYTES = 24  # 32 URL-safe characters, as deploy/central/credentials.py issues
@@ -72,10 +74,6 @@ def new_password() -> str:
     return secrets.token_urlsafe(PASSWORD_BYTES)
 
 
-def make_private_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-
-
 def write_file(path: Path, content: str | bytes, mode: int) -> bool:
     """Writes `content` atomically with `mode` from the first byte; False if it was already so."""
     data = content.encode() if isinstance(content, str) else content
@@ -83,7 +81,7 @@ def write_file(path: Path, content: str | bytes, mode: int) -> bool:
         if (path.stat().st_mode & 0o777) != mode:
             path.chmod(mode)
         return False
-    make_private_dir(path.parent)
+    private_dir(path.parent)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(descriptor, mode)  # before any byte is written: a secret is never readable by others
