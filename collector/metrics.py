@@ -154,17 +154,17 @@ class Metrics:
         self._counts = _Counts()
         self._last_write_at = clock()
 
-    def received(self) -> None:
+    def received(self, count: int = 1) -> None:
         with self._lock:
-            self._counts.received += 1
+            self._counts.received += count
 
     def ignored(self) -> None:
         with self._lock:
             self._counts.ignored += 1
 
-    def dropped(self) -> None:
+    def dropped(self, count: int = 1) -> None:
         with self._lock:
-            self._counts.dropped += 1
+            self._counts.dropped += count
 
     def deadlettered(self, reason: str) -> None:
         with self._lock:

@@ -35,7 +35,6 @@ packet id is only acked on the connection it came in on.
 from __future__ import annotations
 
 import logging
-import queue
 import sys
 import threading
 import time
@@ -50,10 +49,11 @@ from collector import intake
 from collector.batcher import Batch, BatchLimits, Delivery, Entry
 from collector.config import CollectorConfig, read_secret
 from collector.deadletter import DeadLetterFile, envelope, envelope_bytes
+from collector.inbox import Inbox
 from collector.metrics import Metrics
 from collector.presence import LastSeen, presence_lines
 from collector.store import Store, StoreError
-from collector.transport import BufferedClient
+from collector.transport import UNREADABLE_TOPIC, BufferedClient, Publish
 from schoolnet_core import contract
 from schoolnet_core.mqtt import connect_failure_text, paho_logger
 
@@ -98,7 +98,7 @@ class Collector:
     def __init__(self, config: CollectorConfig, metrics: Metrics | None = None):
         self.config = config
         self.metrics = metrics or Metrics()
-        self._inbox: queue.Queue = queue.Queue(maxsize=INBOX_BATCHES * config.batch.max_messages)
+        self._inbox = Inbox(INBOX_BATCHES * config.batch.max_messages)
         self._stopping = threading.Event()
         self._session = 0
         self._session_lock = threading.Lock()
@@ -170,6 +170,7 @@ class Collector:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        client.on_publishes = self._on_publishes
         return client
 
     def _make_store(self) -> Store:
@@ -190,7 +191,7 @@ class Collector:
         with self._session_lock:
             self._session += 1
             session = self._session
-        self._hand_over(Connected(session, flags.session_present))
+        self._hand_over([Connected(session, flags.session_present)])
         self.metrics.set_connected(True)
         # Retained statuses only for a new subscription, not again on every reconnect.
         options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
@@ -218,33 +219,39 @@ class Collector:
         self.metrics.set_subscribed(not refused)
 
     def _on_message(self, client, userdata, message) -> None:
+        """The messages transport.py leaves to paho (TLS connections, a packet split
+        across reads): one at a time."""
         try:
             self.metrics.received()
             delivery = Delivery(message.mid, self._session) if message.qos > 0 else None
             received = Received(_topic_of(message), message.payload, _now_ms(), delivery, bool(message.retain))
-            if delivery is None:
-                self._hand_over_or_drop(received)
-            else:
-                self._hand_over(received)
+            self._hand_over([received])
         except Exception:  # never let one message stop paho's network thread
             log.exception("could not queue a received message")
 
-    def _hand_over(self, item: Received | Connected) -> None:
-        """Waits for room in the inbox: meanwhile paho reads nothing more and TCP keeps the
-        rest at the broker. Once we stop, the item is left unacked for the next start."""
-        while not self._stopping.is_set():
-            try:
-                self._inbox.put(item, timeout=HAND_OVER_WAIT_S)
-                return
-            except queue.Full:
-                continue
-
-    def _hand_over_or_drop(self, received: Received) -> None:
-        """QoS 0 promises at most once: not worth holding up the QoS 1 messages behind it."""
+    def _on_publishes(self, publishes: list[Publish]) -> None:
+        """The PUBLISH packets of one read, handed over together (see inbox.py)."""
         try:
-            self._inbox.put_nowait(received)
-        except queue.Full:
-            self.metrics.dropped()
+            self.metrics.received(len(publishes))
+            session, now_ms = self._session, _now_ms()
+            self._hand_over([
+                Received(p.topic, p.payload, now_ms, Delivery(p.mid, session) if p.qos else None, p.retain)
+                for p in publishes
+            ])
+        except Exception:  # never let a message stop paho's network thread
+            log.exception("could not queue %d received messages", len(publishes))
+
+    def _hand_over(self, items: list[Received | Connected]) -> None:
+        """Waits for room in the inbox: meanwhile paho reads nothing more and TCP keeps the
+        rest at the broker. Once we stop, the items are left unacked for the next start.
+        QoS 0 messages promise at most once: not worth holding up the QoS 1 messages
+        behind them, so those that find the inbox full are dropped (and counted)."""
+        left = self._inbox.put(items)
+        kept = [item for item in left if not isinstance(item, Received) or item.delivery is not None]
+        if len(kept) < len(left):
+            self.metrics.dropped(len(left) - len(kept))
+        while kept and not self._stopping.is_set():
+            kept = self._inbox.put(kept, timeout=HAND_OVER_WAIT_S)
 
     # -- the worker -------------------------------------------------------------------
 
@@ -299,10 +306,7 @@ class Collector:
 
     def _wake_worker(self) -> None:
         self._written.set()
-        try:
-            self._inbox.put_nowait(_WRITTEN)
-        except queue.Full:
-            pass  # a full inbox: the worker is not waiting for messages
+        self._inbox.put([_WRITTEN])  # refused when full: then the worker is not waiting
 
     def _take_in(self, timeout: float, at_most: int | None = None) -> int:
         """Waits up to `timeout` for the first item, then takes what else is there until the
@@ -315,8 +319,8 @@ class Collector:
         taken = 0
         while at_most is None or taken < at_most:
             try:
-                item = self._inbox.get(timeout=timeout) if timeout > 0 and not taken else self._inbox.get_nowait()
-            except queue.Empty:
+                item = self._inbox.get(timeout if not taken else 0.0)
+            except IndexError:
                 break
             self._take(item)
             taken += 1
@@ -430,12 +434,11 @@ class Collector:
 
     def _ack(self, batch: Batch) -> None:
         with self._session_lock:
-            for delivery in batch.deliveries(self._session):
-                self._client.ack(delivery.mid, 1)
+            self._client.ack_all(delivery.mid for delivery in batch.deliveries(self._session))
 
     def _pending_count(self) -> int:
         held = self._filling.message_count + (self._sealed.message_count if self._sealed else 0)
-        return held + self._inbox.qsize()
+        return held + len(self._inbox)
 
     def _finish(self) -> None:
         """SIGTERM: write and ack what we hold and what waited in the inbox, then leave;
@@ -443,7 +446,7 @@ class Collector:
         deadline = time.monotonic() + SHUTDOWN_WRITE_S
         if self._writer.is_alive():
             self._writer.join(SHUTDOWN_WRITE_S)  # its write in flight ends (store.timeout_s)
-        waiting = self._inbox.qsize()
+        waiting = len(self._inbox)
         while time.monotonic() < deadline and not self._writer.is_alive():
             if self._sealed is None:
                 waiting -= self._take_in(0, at_most=waiting)
@@ -466,7 +469,7 @@ def _topic_of(message: mqtt.MQTTMessage) -> str:
     try:
         return message.topic
     except UnicodeDecodeError:  # brokers refuse these, but a bad one would crash us here
-        return "(topic is not UTF-8)"
+        return UNREADABLE_TOPIC
 
 
 def _now_ms() -> int:
