@@ -7,7 +7,13 @@ import sys
 
 import pytest
 
-from agent.probes.speed_speedtest import engine_config, run, upload_url
+from agent.probes.speed_speedtest import (
+    engine_config,
+    engine_limited,
+    run,
+    timed_s,
+    upload_url,
+)
 from agent.probes.speed_test import SpeedTestSettings
 from schoolnet_stack.peers.speed_http_server import SpeedHttpServer
 from schoolnet_stack.peers.speedtest_server import (
@@ -50,18 +56,37 @@ def legacy_server():
     peer.stop()
 
 
-def test_the_engine_gets_speedtest_nets_stock_config_with_our_duration():
+def test_the_engine_gets_speedtest_nets_stock_config_with_our_duration_and_its_largest_sizes():
     """What get_config() computes from speedtest.net's XML (threadcount 4, threadsperurl 4,
-    upload ratio 5, maxchunkcount 50, 2 upload threads)."""
+    2 upload threads), with the largest sizes only (upload ratio 7, 25 chunks; the images
+    from 2000x2000 up): issue 15's long lines."""
     config = engine_config(duration_s=10)
-    assert config["sizes"] == {
-        "upload": [524288, 1048576, 7340032],
-        "download": [350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000],
-    }
-    assert config["counts"] == {"upload": 17, "download": 4}
+    assert config["sizes"] == {"upload": [7340032], "download": [2000, 2500, 3000, 3500, 4000]}
+    assert config["counts"] == {"upload": 25, "download": 4}
     assert config["threads"] == {"upload": 2, "download": 8}
     assert config["length"] == {"upload": 10, "download": 10}
-    assert config["upload_max"] == 51
+    assert config["upload_max"] == 25
+
+
+@pytest.mark.parametrize(
+    ("upload_timed_s", "limited"),
+    [
+        (10.03, False),  # 100 Mbit/s, 20 ms each way, 0.5 % loss (grid: 1.00x iperf3)
+        (10.97, False),  # 50 ms, 1 % (0.94x)
+        (11.05, True),  # 50 ms, 1 % once more (0.93x): 9 % was taken off, whatever else made up for it
+        (11.15, True),  # 50 ms, 2 % (0.86x)
+        (11.65, True),  # 80 ms, 2 % (0.87x)
+        (6.4, False),  # a fast line: the engine ran out of requests before the 10 s were up
+        (None, None),  # no upload figure: nothing to flag
+    ],
+)
+def test_an_upload_timed_a_tenth_past_the_tests_length_is_engine_limited(upload_timed_s, limited):
+    assert engine_limited(10, upload_timed_s) is limited
+
+
+def test_the_time_the_engine_divided_by_comes_back_from_its_figure():
+    assert timed_s(125_000_000, 90e6) == pytest.approx(11.11, abs=0.01)
+    assert timed_s(0, 0.0) is None
 
 
 @pytest.mark.parametrize(
@@ -89,6 +114,7 @@ def test_a_real_legacy_server_gives_both_directions_and_nothing_else_is_contacte
     assert result.download_mbps > 0 and result.upload_mbps > 0
     assert result.bytes_down > 0 and result.bytes_up > 0
     assert result.latency_ms > 0 and result.jitter_ms is None  # speedtest-cli measures no jitter
+    assert result.engine_limited is False  # loopback: no round trip to speak of
     address = ("127.0.0.1", legacy_server.port)
     assert {target for event, target in network_seen if event == "socket.connect"} == {address}
     assert {target for event, target in network_seen if event == "socket.getaddrinfo"} == {"127.0.0.1"}
@@ -101,7 +127,7 @@ def test_the_engine_asks_for_the_legacy_protocols_urls(legacy_server):
     requests = [(method, CACHE_BUSTER.sub("", path)) for method, path in legacy_server.requests]
     assert requests[:3] == [("GET", "/speedtest/latency.txt")] * 3
     downloads = {path for method, path in requests if method == "GET"} - {"/speedtest/latency.txt"}
-    assert "/speedtest/random350x350.jpg" in downloads
+    assert "/speedtest/random2000x2000.jpg" in downloads
     assert downloads <= {f"/speedtest/random{side}x{side}.jpg" for side in engine_config(1)["sizes"]["download"]}
     assert {path for method, path in requests if method == "POST"} == {"/speedtest/upload.php"}
     assert all(CACHE_BUSTER.search(path) for _, path in legacy_server.requests)
