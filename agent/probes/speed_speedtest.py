@@ -182,8 +182,8 @@ def _direction(bits_per_second: float, byte_count: int, url: str, what: str) -> 
 OVERRUN_LIMIT = 0.10
 """How far past the test's length the engine's upload may time itself before its figure is
 flagged: dividing by 1.1x the length takes 9 % off. In the trials behind the accuracy grid
-(bench/REPORT.md) every upload that read below 0.9x iperf3 had timed 11.15-11.65 s of a
-10 s test; those that timed at most 10.97 s read 0.94x or more."""
+(bench/REPORT.md) every result that read below 0.9x iperf3 either way had timed its upload
+11.15-11.65 s of a 10 s test; those that timed at most 10.97 s read 0.93x or more."""
 
 
 def timed_s(byte_count: int, bits_per_second: float) -> float | None:
@@ -192,13 +192,15 @@ def timed_s(byte_count: int, bits_per_second: float) -> float | None:
 
 
 def engine_limited(length_s: float, upload_timed_s: float | None) -> bool | None:
-    """Whether the engine's upload figure is its own artefact rather than the line's; None
-    when there is no upload figure.
+    """Whether the result is the engine's artefact rather than the line's; None when there is
+    no upload figure.
 
     The engine counts upload bytes until the test's length is up, but divides them by the
     time until its last request has its answer. On a long lossy line the last requests wait
     for their data (up to a socket buffer each) to cross, and lost segments near the end for
-    a retransmission timeout: seconds where nothing more is counted."""
+    a retransmission timeout: seconds in which nothing more is counted. The same lines cost
+    its download too (a new connection per image, each starting slowly), so the whole result
+    is flagged, not just the upload."""
     if upload_timed_s is None:
         return None
     return upload_timed_s >= length_s * (1 + OVERRUN_LIMIT)
