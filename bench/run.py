@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.run",
                                      description="性能基准测试 / schoolnet benchmarks against anchors (issue 7)")
     parser.add_argument("--quick", action="store_true",
-                        help="短时运行（约5分钟）/ a short run, about 5 minutes (the full one takes about 15)")
+                        help="短时运行（约5分钟）/ a short run, about 5 minutes (the full one takes about 30)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), metavar="NAME",
                         help=f"只运行这些 / run only these: {', '.join(BENCHMARKS)}")
     parser.add_argument("--grid", nargs="*", type=float, metavar="DELAY_MS",

@@ -82,11 +82,11 @@ def speed_tests() -> list[dict]:
                 query(f"schoolnet:school_egress_download_mbps:median_7d{AT_SCHOOL}", "7 天中位数 median"),
             ],
             unit="Mbits", line_at=100, points=True, time_from="7d", width=16,
-            description="红线为 100 Mbps 目标。“引擎受限”：speedtest-cli 引擎的上传计时超出测试时长 10% 以上，"
-                        "说明线路往返时延长且丢包，该引擎测得偏低，请改用 iperf3 或 http 方式测速。"
-                        "The red line is the 100 Mbps target. Engine-limited: speedtest-cli's engine timed "
-                        "its upload 10 % or more past the test's length, the mark of a long lossy line on "
-                        "which it reads low; use the iperf3 or http backend.",
+            description="红线为 100 Mbps 目标。“引擎受限”：线路往返时延长（带宽×时延 ≥ 1.25 MB）或上传计时超出"
+                        "测试时长 10% 以上，speedtest-cli 引擎测得偏低，请改用 iperf3 或 http 方式测速。"
+                        "The red line is the 100 Mbps target. Engine-limited: a long line (rate x round "
+                        "trip >= 1.25 MB) or an upload timed 10 % or more past the test's length; "
+                        "speedtest-cli's engine reads low there: use the iperf3 or http backend.",
         ),
         timeseries(
             "测速时背景流量 Background share during tests",

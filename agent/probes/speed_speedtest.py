@@ -28,8 +28,8 @@ does once the round trip is tens of ms, and loss makes it worse: at 160 ms and 2
 stock engine read 0.30x iperf3's upload. So the engine runs with the largest sizes its
 protocol has (LARGEST_SIZES): the same as stock on short lines, much closer to iperf3 on
 long ones - which also means that there it reads above what speedtest-cli run by hand
-would. What remains is in how the engine times its upload; such results are flagged
-(engine_limited()).
+would. What remains (round trips of 160 ms read 0.83-1.01x iperf3, and an upload that
+times itself past the test's end) is flagged: engine_limited().
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def run(settings: SpeedTestSettings) -> SpeedTestResult:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        connect_rtt_ms(parts.hostname or "", port, settings.connect_timeout_s)
+        rtt_ms = path_rtt_ms(parts.hostname or "", port, settings.connect_timeout_s)
     except OSError as error:
         return failed(settings, *connect_error(error, f"speedtest server {parts.netloc}", settings.connect_timeout_s))
     engine = CountySpeedtest(url, settings.duration_s, settings.connect_timeout_s)
@@ -163,12 +163,15 @@ def run(settings: SpeedTestSettings) -> SpeedTestResult:
     if best["latency"] >= FAILED_LATENCY_MS:
         return failed(settings, "protocol", f"{url}: latency.txt did not answer 'test=test' (not a speedtest server?)")
     download = _direction(engine.download(), engine.results.bytes_received, url, "download")
-    upload, limited = None, None
+    upload, upload_timed_s = None, None
     if not download.error:
         upload_bps = engine.upload()
         upload = _direction(upload_bps, engine.results.bytes_sent, url, "upload")
-        limited = engine_limited(settings.duration_s, timed_s(engine.results.bytes_sent, upload_bps))
+        upload_timed_s = timed_s(engine.results.bytes_sent, upload_bps)
     result = from_directions(settings, download, upload, latency_ms=round(best["latency"], 2))
+    if upload is None or upload.error:
+        return result
+    limited = engine_limited(settings.duration_s, upload_timed_s, rtt_ms, result.download_mbps, result.upload_mbps)
     return replace(result, engine_limited=limited)
 
 
@@ -180,10 +183,14 @@ def _direction(bits_per_second: float, byte_count: int, url: str, what: str) -> 
 
 
 OVERRUN_LIMIT = 0.10
-"""How far past the test's length the engine's upload may time itself before its figure is
-flagged: dividing by 1.1x the length takes 9 % off. In the trials behind the accuracy grid
-(bench/REPORT.md) every result that read below 0.9x iperf3 either way had timed its upload
-11.15-11.65 s of a 10 s test; those that timed at most 10.97 s read 0.93x or more."""
+"""How far past the test's length the engine's upload may time itself: dividing by 1.1x the
+length takes 9 % off the figure."""
+LONG_LINE_MBIT_MS = 10_000
+"""Rate x round trip (Mbit/s x ms; 10,000 = 1.25 MB in flight) from which the engine is not
+to be trusted, overrun or not. On the accuracy grid at 100 Mbit/s (bench/REPORT.md,
+"accuracy grid") it read 0.92-0.99x iperf3 at round trips of 40 and 100 ms, and anywhere
+from 0.83x to 1.01x at 160 ms."""
+HANDSHAKES = 3
 
 
 def timed_s(byte_count: int, bits_per_second: float) -> float | None:
@@ -191,16 +198,28 @@ def timed_s(byte_count: int, bits_per_second: float) -> float | None:
     return byte_count * 8 / bits_per_second if byte_count and bits_per_second > 0 else None
 
 
-def engine_limited(length_s: float, upload_timed_s: float | None) -> bool | None:
-    """Whether the result is the engine's artefact rather than the line's; None when there is
-    no upload figure.
+def engine_limited(
+    length_s: float,
+    upload_timed_s: float | None,
+    rtt_ms: float,
+    download_mbps: float | None,
+    upload_mbps: float | None,
+) -> bool:
+    """Whether the result is the engine's artefact rather than the line's.
 
-    The engine counts upload bytes until the test's length is up, but divides them by the
-    time until its last request has its answer. On a long lossy line the last requests wait
-    for their data (up to a socket buffer each) to cross, and lost segments near the end for
-    a retransmission timeout: seconds in which nothing more is counted. The same lines cost
-    its download too (a new connection per image, each starting slowly), so the whole result
-    is flagged, not just the upload."""
-    if upload_timed_s is None:
-        return None
-    return upload_timed_s >= length_s * (1 + OVERRUN_LIMIT)
+    Two marks of a line too long for it. Its upload counts bytes until the test's length is
+    up but divides them by the time until its last request has its answer: on a long lossy
+    line the last requests wait for their data (up to a socket buffer each) to cross, and
+    for retransmissions, seconds in which nothing more is counted. And every request is a
+    new connection starting slowly: the more the line holds in flight (rate x round trip,
+    the faster direction standing for the rate), the more of the test is ramp, both ways."""
+    overran = upload_timed_s is not None and upload_timed_s >= length_s * (1 + OVERRUN_LIMIT)
+    rates = [rate for rate in (download_mbps, upload_mbps) if rate]
+    in_flight = rtt_ms * max(rates, default=0.0)
+    return overran or in_flight >= LONG_LINE_MBIT_MS
+
+
+def path_rtt_ms(host: str, port: int, timeout_s: float, handshakes: int = HANDSHAKES) -> float:
+    """The line's round trip: the quickest of a few TCP handshakes, so that a lost SYN (a
+    second's wait on a lossy line) does not make a line look long. Raises OSError."""
+    return min(connect_rtt_ms(host, port, timeout_s) for _ in range(handshakes))

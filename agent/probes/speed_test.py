@@ -416,10 +416,10 @@ def _rounded(value: float | None, digits: int) -> float | None:
 
 # --- by hand: python -m agent.probes.speed_test ------------------------------------------
 
-ENGINE_LIMITED_TEXT = ("线路往返时延长且丢包，speedtest-cli 引擎测得偏低（上传计时超出测试时长 10% 以上），"
-                       "请改用 iperf3 或 http 方式测速 (a long lossy line: speedtest-cli's engine reads low "
-                       "here, its upload timed 10 % or more past the test's length; use the iperf3 or "
-                       "http backend)")
+ENGINE_LIMITED_TEXT = ("线路往返时延长（带宽×时延 ≥ 1.25 MB）或上传计时超出测试时长 10% 以上，speedtest-cli "
+                       "引擎在此类线路上测得偏低，请改用 iperf3 或 http 方式测速 (a long line: rate x round trip "
+                       ">= 1.25 MB, or the upload timed 10 % or more past the test's length; speedtest-cli's "
+                       "engine reads low on such lines: use the iperf3 or http backend)")
 """Why an engine_limited figure is not the line's (speed_speedtest.engine_limited)."""
 _ERROR_TEXT = {
     "unreachable": "测速服务器不可达 server unreachable",

@@ -176,7 +176,7 @@ def test_an_engine_limited_speed_test_says_so_chinese_first():
     plain = egress_row(replace(limited, engine_limited=False), 100, None, None)
 
     assert shown.verdict == FAIL
-    assert "speedtest-cli 引擎测得偏低" in shown.why and "use the iperf3 or http backend" in shown.why
+    assert "speedtest-cli 引擎在此类线路上测得偏低" in shown.why and "use the iperf3 or http backend" in shown.why
     assert shown.why.index("引擎") < shown.why.index("engine")
     assert "speedtest-cli" not in plain.why
 

@@ -69,19 +69,21 @@ def test_the_engine_gets_speedtest_nets_stock_config_with_our_duration_and_its_l
 
 
 @pytest.mark.parametrize(
-    ("upload_timed_s", "limited"),
+    ("upload_timed_s", "rtt_ms", "download_mbps", "upload_mbps", "limited"),
     [
-        (10.03, False),  # 100 Mbit/s, 20 ms each way, 0.5 % loss (grid: 1.00x iperf3)
-        (10.97, False),  # 50 ms, 1 % (0.94x)
-        (11.05, True),  # 50 ms, 1 % once more (0.93x): 9 % was taken off, whatever else made up for it
-        (11.15, True),  # 50 ms, 2 % (0.86x)
-        (11.65, True),  # 80 ms, 2 % (0.87x)
-        (6.4, False),  # a fast line: the engine ran out of requests before the 10 s were up
-        (None, None),  # no upload figure: nothing to flag
+        (10.03, 40, 93.9, 90.9, False),  # 100 Mbit/s, 20 ms each way (grid: 0.96-0.99x iperf3)
+        (10.97, 100, 85.4, 85.9, False),  # 50 ms each way (0.95x)
+        (11.15, 100, 85.9, 74.9, True),  # 50 ms, 2 %: its upload waited 1.15 s past the end (0.86x)
+        (10.40, 160, 76.8, 68.5, True),  # 80 ms, 2 %: no overrun, but 1.2 MB in flight (0.85x)
+        (6.4, 1, 480.0, 470.0, False),  # a fast short line: it ran out of requests early
+        (10.20, 160, 20.0, 19.0, False),  # a slow long line holds 0.4 MB: a few connections fill it
+        (None, 160, 76.8, None, True),  # the upload failed: the download still tells the line
     ],
 )
-def test_an_upload_timed_a_tenth_past_the_tests_length_is_engine_limited(upload_timed_s, limited):
-    assert engine_limited(10, upload_timed_s) is limited
+def test_a_result_is_engine_limited_after_an_upload_overrun_or_on_a_line_holding_much(
+    upload_timed_s, rtt_ms, download_mbps, upload_mbps, limited
+):
+    assert engine_limited(10, upload_timed_s, rtt_ms, download_mbps, upload_mbps) is limited
 
 
 def test_the_time_the_engine_divided_by_comes_back_from_its_figure():
