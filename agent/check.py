@@ -29,7 +29,7 @@ from agent.probes.broadband import Reachability, TargetResult, broadband_body
 from agent.probes.devices import ClassResult, DeviceResult, Sweep, classrooms_body
 from agent.probes.health import Health
 from agent.probes.pjlink import ProjectorState
-from agent.probes.speed_test import SpeedTestResult, speedtest_body
+from agent.probes.speed_test import ENGINE_LIMITED_TEXT, SpeedTestResult, speedtest_body
 from agent.probes.sync_classroom import PlatformResult, SyncResult, assess
 from agent.publish import SpoolStats
 from agent.rounds import (
@@ -289,6 +289,8 @@ def _speed_notes(result: SpeedTestResult) -> list[str]:
     notes = []
     if result.cpu_bound:
         notes.append("CPU 满载，结果可能偏低 (a CPU core was saturated: the figure may be low)")
+    if result.engine_limited:
+        notes.append(ENGINE_LIMITED_TEXT)
     if result.background_pct is not None and result.background_pct >= BUSY_WAN_PCT:
         notes.append(f"测速期间出口其他流量占 {_pct(result.background_pct)} "
                      "(other traffic on the WAN during the test)")

@@ -12,9 +12,14 @@ ceiling is rate x 1448/1500 = 0.965 of true. The report gives iperf3's ratio to 
 ceiling too, which shows whether the link, not the tool, set the figure.
 
 Targets (issue 7): >= 0.95 of true for the iperf3 and http backends, >= 0.90 for the
-speedtest-cli engine at 100 Mbit/s. On the lossy link (30 ms, 0.5 % loss) even iperf3 stays
-below the ceiling, since TCP backs off at every loss; the issue's targets, stated against
-the true rate, are not applied there, and those figures are read against iperf3's.
+speedtest-cli engine at 100 Mbit/s. On lossy links even iperf3 stays below the ceiling,
+since TCP backs off at every loss; the issue's targets, stated against the true rate, are
+not applied there, and those figures are read against iperf3's.
+
+Issue 15's grid: 100 Mbit/s at one-way delays of 20, 50 and 80 ms (round trips of 40-160 ms)
+x losses of 0.5, 1 and 2 %, every backend beside the anchor. `--grid [DELAY_MS ...]` runs
+only the grid (or a row of it: three links, about 5 minutes). The wire's CPU is watched
+during the anchor: a wire near a full core would make the link, not TCP, the limit.
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from bench.plan import RunPlan, say
 from bench.processes import REPO, Programs
-from bench.report import Figure, Outcome, Target
+from bench.report import Figure, Outcome, Target, markdown_table
 from bench.usage import UsageWatch
 from schoolnet_stack.netns import MTU, Link
 
@@ -58,8 +64,25 @@ class LinkCase:
         return ", ".join([f"{self.rate_mbit:g} Mbit/s", *filter(None, extra)])
 
 
-FULL_LINKS = (LinkCase(20), LinkCase(100), LinkCase(500), LinkCase(100, delay_ms=30, loss_pct=0.5))
+GRID_RATE_MBIT = 100
+GRID_DELAYS_MS = (20.0, 50.0, 80.0)
+GRID_LOSSES_PCT = (0.5, 1.0, 2.0)
+
+
+def grid_links(delays_ms: tuple[float, ...] = GRID_DELAYS_MS) -> tuple[LinkCase, ...]:
+    """Issue 15's long lossy lines: each one-way delay with each loss, at 100 Mbit/s."""
+    return tuple(LinkCase(GRID_RATE_MBIT, delay, loss) for delay in delays_ms for loss in GRID_LOSSES_PCT)
+
+
+CLEAN_LINKS = (LinkCase(20), LinkCase(100), LinkCase(500))
+FULL_LINKS = CLEAN_LINKS + grid_links()
 QUICK_LINKS = (LinkCase(100),)
+
+
+def links_for(plan: RunPlan) -> tuple[LinkCase, ...]:
+    if plan.grid_delays_ms:
+        return grid_links(plan.grid_delays_ms)
+    return QUICK_LINKS if plan.quick else FULL_LINKS
 
 
 @dataclass(frozen=True)
@@ -75,6 +98,10 @@ class Throughput:
     server_cpu_pct: float | None = None
     """The test server's process over the whole run (both directions), in % of one core: a
     Python peer near 100 % is the test bed's limit, not the agent's."""
+    engine_limited: bool | None = None
+    """The agent's own flag: the speedtest engine cannot measure this line (speed_speedtest.py)."""
+    wire_cpu_pct: float | None = None
+    """The link's userspace wire during this run, in % of one core (anchor rows)."""
 
 
 # --- pure: ceilings, targets, figures ------------------------------------------------------
@@ -133,6 +160,10 @@ def _mbps_note(result: Throughput) -> str:
     if result.mbps is None:
         return f"failed: {result.problem[:100]}"
     note = f"{result.mbps:.1f} Mbit/s"
+    if result.engine_limited:
+        note += ", flagged engine-limited"
+    if result.wire_cpu_pct is not None:
+        note += f", wire process {result.wire_cpu_pct:.0f}%"
     if result.cpu_max_pct is not None:
         note += f", busiest core {result.cpu_max_pct:.0f}%"
     if result.server_cpu_pct is not None:
@@ -157,9 +188,45 @@ def parse_agent(stdout: str, backend: str) -> list[Throughput]:
         return [Throughput(backend, d, None, problem=stdout.strip()[-200:] or "no output") for d in DIRECTIONS]
     problem = "" if result.get("ok") else f"{result.get('error')}: {result.get('detail')}"
     return [
-        Throughput(backend, direction, result.get(f"{direction}_mbps"), result.get("cpu_max_pct"), problem)
+        Throughput(backend, direction, result.get(f"{direction}_mbps"), result.get("cpu_max_pct"), problem,
+                   engine_limited=result.get("engine_limited"))
         for direction in DIRECTIONS
     ]
+
+
+def grid_table(measured: list[tuple[LinkCase, dict[str, Throughput], list[Throughput]]]) -> str:
+    """The lossy links as one table: the anchor in Mbit/s (and of the goodput ceiling), the
+    wire's CPU, and each backend as a ratio to the anchor on the same link and direction."""
+    header = ["link (RTT = 2 x delay)", "direction", "iperf3 -P 4 anchor (of ceiling)", "wire CPU",
+              *(f"agent {backend} / anchor" for backend in BACKENDS)]  # fmt: skip
+    rows = []
+    for case, anchor, results in measured:
+        if case.clean:
+            continue
+        ceiling = goodput_ceiling_mbit(case.rate_mbit)
+        for direction in DIRECTIONS:
+            base = anchor[direction]
+            cells = [case.label, direction, _anchor_cell(base.mbps, ceiling), _pct_cell(base.wire_cpu_pct)]
+            for backend in BACKENDS:
+                found = [r for r in results if r.tool == backend and r.direction == direction]
+                cells.append(_ratio_cell(found[0] if found else None, base.mbps))
+            rows.append(cells)
+    return markdown_table(header, rows) if rows else ""
+
+
+def _anchor_cell(mbps: float | None, ceiling: float) -> str:
+    return "failed" if mbps is None else f"{mbps:.1f} ({mbps / ceiling:.2f})"
+
+
+def _pct_cell(pct: float | None) -> str:
+    return "—" if pct is None else f"{pct:.0f}%"
+
+
+def _ratio_cell(result: Throughput | None, anchor_mbps: float | None) -> str:
+    if result is None or result.mbps is None:
+        return "failed" if result else "—"
+    ratio = f"{result.mbps / anchor_mbps:.2f}x" if anchor_mbps else "?"
+    return f"{ratio} ({result.mbps:.1f})" + (" ⚑" if result.engine_limited else "")
 
 
 # --- measuring ----------------------------------------------------------------------------
@@ -187,12 +254,16 @@ class CountyServers:
         return served.ready_line.split()[-1]
 
     def anchor(self) -> dict[str, Throughput]:
+        """iperf3 each way, with the wire's CPU over each run."""
         measured = {}
         for direction, extra in (("download", ["-R"]), ("upload", [])):
             argv = ["iperf3", "-c", self.link.b_ip, "-p", str(IPERF3_PORT), "-J",
                     "-t", str(self.duration_s), "-P", str(STREAMS), *extra]  # fmt: skip
+            watch = UsageWatch({"wire": self.link.wire_pid}, every_s=0.5).start()
             done = self.link.run_in("a", argv, timeout=self.duration_s + 60)
-            measured[direction] = parse_iperf3(done.stdout, direction)
+            wire = watch.stop()["wire"]
+            measured[direction] = replace(parse_iperf3(done.stdout, direction),
+                                          wire_cpu_pct=None if wire is None else round(wire.cpu_pct, 1))
         return measured
 
     def agent(self, backend: str) -> list[Throughput]:
@@ -223,14 +294,16 @@ def measure_link(plan: RunPlan, case: LinkCase, duration_s: int) -> tuple[dict[s
 
 
 def run(plan: RunPlan) -> Outcome:
-    cases = QUICK_LINKS if plan.quick else FULL_LINKS
     duration_s = QUICK_DURATION_S if plan.quick else FULL_DURATION_S
     figures: list[Figure] = []
     details = {}
-    for case in cases:
+    measured = []
+    for case in links_for(plan):
         anchor, results = measure_link(plan, case, duration_s)
         figures += link_figures(case, anchor, results)
+        measured.append((case, anchor, results))
         details[case.label] = {"anchor": [vars(a) for a in anchor.values()], "agent": [vars(r) for r in results]}
+    table = grid_table(measured)
     notes = (
         (f"Each direction runs {duration_s} s with {STREAMS} streams (the example config's `streams`); "
          "the agent's figures come from its own entry point in the gateway namespace, iperf3's from "
@@ -239,8 +312,11 @@ def run(plan: RunPlan) -> Outcome:
          f"= {goodput_ceiling_mbit(1):.3f} of true; the anchor rows' ratio column is iperf3 / ceiling. "
          "tbf's bucket (10 ms of traffic) lets a first burst through, so a short test can read a few "
          "tenths of a percent above the ceiling."),
-        ("Lossy link: no target (TCP's loss recovery, not the tool, sets the rate there: iperf3 too stays "
-         "below the ceiling); read the ratio to iperf3 on the same link."),
+        ("Lossy links: no target (TCP's loss recovery, not the tool, sets the rate there: iperf3 too stays "
+         "below the ceiling); read the ratio to iperf3 on the same link. Delay is one way: the round trip "
+         f"is twice it. Congestion control in the link's namespaces: {congestion_control()}. The table "
+         "below: anchor in Mbit/s (its share of the goodput ceiling), the wire's CPU during the anchor, "
+         "each backend's ratio to the anchor (its Mbit/s); ⚑ = the agent flagged the result engine-limited."),
         ("The speedtest-cli engine keeps TCP slow start in its figure and divides by the time until its "
          "last request ends; the http backend drops a 1.5 s warm-up (agent/probes/speed_http.py). The "
          "engine's upload counts bytes as it hands them to the socket (speedtest.py HTTPUploaderData.read), "
@@ -249,7 +325,16 @@ def run(plan: RunPlan) -> Outcome:
          "wire, the servers and the client share 2 cores, so it reads high; \"server process\" is the test "
          "server's own CPU, which shows the peers were not the limit."),
     )
-    return Outcome(NAME, TITLE, tuple(figures), notes + failure_notes(details), details)
+    return Outcome(NAME, TITLE, tuple(figures), notes + failure_notes(details), details,
+                   tables=(table,) if table else ())
+
+
+def congestion_control() -> str:
+    """What every new namespace inherits here (Linux >= 5.x copies the root's default)."""
+    try:
+        return Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip()
+    except OSError:
+        return "unknown"
 
 
 def failure_notes(details: dict) -> tuple[str, ...]:

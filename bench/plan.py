@@ -23,6 +23,8 @@ class RunPlan:
     quick: bool
     workdir: Path
     """Scratch space for this run's servers and files (removed at the end)."""
+    grid_delays_ms: tuple[float, ...] = ()
+    """`--grid`: accuracy runs only its lossy grid (issue 15), at these one-way delays."""
     stop: threading.Event = field(default_factory=threading.Event, compare=False)
     links_quiet: threading.Event = field(default_factory=threading.Event, compare=False)
     """Set while no background benchmark loads a link: footprint's speed test would take CPU

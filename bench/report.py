@@ -88,6 +88,8 @@ class Outcome:
     details: dict[str, Any] = field(default_factory=dict, hash=False)
     error: str | None = None
     seconds: float = 0.0
+    tables: tuple[str, ...] = ()
+    """Markdown tables shown after the notes (a grid reads better as a table than as rows)."""
 
 
 def failed_outcome(name: str, title: str, error: str, seconds: float = 0.0) -> Outcome:
@@ -182,6 +184,8 @@ def render_markdown(outcomes: list[Outcome], meta: dict[str, Any]) -> str:
         if outcome.error:
             parts += [f"Did not finish: `{outcome.error}`", ""]
         parts += [f"- {note}" for note in outcome.notes]
+        for table in outcome.tables:
+            parts += ["", table]
         parts += ["", f"({outcome.seconds:.0f} s)", ""]
     return "\n".join(parts).rstrip() + "\n"
 

@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 import traceback
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     chosen = args.only or list(BENCHMARKS)
     workdir = Path(tempfile.mkdtemp(prefix="schoolnet-bench-"))
-    plan = RunPlan(quick=args.quick, workdir=workdir)
+    plan = RunPlan(quick=args.quick, workdir=workdir, grid_delays_ms=grid_delays(args.grid))
     for signum in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell may start us with it ignored
         signal.signal(signum, _interrupt)
     started = datetime.now(timezone.utc)
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     meta = run_meta(started, args, interrupted)
-    folder = write_reports(outcomes, meta, publish=not (args.quick or args.only or interrupted))
+    folder = write_reports(outcomes, meta, publish=meta["published"])
     print(render_table(outcomes))
     print(f"\n报告 / report: {folder / 'report.md'}" + (f" and {COMMITTED_REPORT}" if meta["published"] else ""))
     return 130 if interrupted else 0
@@ -84,10 +85,21 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.run",
                                      description="性能基准测试 / schoolnet benchmarks against anchors (issue 7)")
     parser.add_argument("--quick", action="store_true",
-                        help="短时运行（约5分钟）/ a short run, about 5 minutes (the full one takes about 15)")
+                        help="短时运行（约5分钟）/ a short run, about 5 minutes (the full one takes about 30)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), metavar="NAME",
                         help=f"只运行这些 / run only these: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--grid", nargs="*", type=float, metavar="DELAY_MS",
+                        help="accuracy 只测丢包网格（可只选这些单向时延）/ accuracy runs only its lossy grid "
+                             f"(issue 15), or only these one-way delays of it: {' '.join(f'{d:g}' for d in accuracy.GRID_DELAYS_MS)} "
+                             "(about 5 minutes each)")
     return parser
+
+
+def grid_delays(chosen: list[float] | None) -> tuple[float, ...]:
+    """`--grid` alone means every delay of the grid; without it, none (the usual links)."""
+    if chosen is None:
+        return ()
+    return tuple(chosen) or accuracy.GRID_DELAYS_MS
 
 
 def _interrupt(signum, frame) -> None:
@@ -153,7 +165,7 @@ def guarded(name: str, plan: RunPlan) -> Outcome:
         return failed_outcome(name, module.TITLE, f"{type(error).__name__}: {error}"[:500], time.monotonic() - began)
     seconds = time.monotonic() - began
     say(f"{name}: done in {seconds:.0f} s")
-    return Outcome(outcome.name, outcome.title, outcome.figures, outcome.notes, outcome.details, seconds=seconds)
+    return replace(outcome, seconds=seconds)
 
 
 def run_meta(started: datetime, args: argparse.Namespace, interrupted: bool) -> dict:
@@ -161,10 +173,11 @@ def run_meta(started: datetime, args: argparse.Namespace, interrupted: bool) -> 
         "started": started.strftime("%Y-%m-%d %H:%M"),
         "duration_s": (datetime.now(timezone.utc) - started).total_seconds(),
         "mode": ("quick" if args.quick else "full") + (f", only {' '.join(args.only)}" if args.only else "")
+                + (f", grid {' '.join(map(str, args.grid))}".rstrip() if args.grid is not None else "")
                 + (", INTERRUPTED" if interrupted else ""),
         "machine": machine_text(),
         "command": "python -m bench.run" + "".join(f" {shlex.quote(a)}" for a in sys.argv[1:]),
-        "published": not (args.quick or args.only or interrupted),
+        "published": not (args.quick or args.only or interrupted or args.grid is not None),
     }
 
 

@@ -62,6 +62,11 @@ def reachability() -> list[dict]:
     ]
 
 
+def _engine_limited(figures: str) -> str:
+    """Only the figures of tests the agent flagged engine_limited (the same point's labels)."""
+    return f"{figures} and {_at_school('schoolnet_speedtest_engine_limited')} == 1"
+
+
 def speed_tests() -> list[dict]:
     """Seven days of tests against the 100 Mbps line, and what else used the line then."""
     return [
@@ -70,10 +75,18 @@ def speed_tests() -> list[dict]:
             [
                 query(_at_school("schoolnet_speedtest_download_mbps", 'error=""'), "下行 download ({{trigger}})"),
                 query(_at_school("schoolnet_speedtest_upload_mbps", 'error=""'), "上行 upload ({{trigger}})"),
+                query(_engine_limited(_at_school("schoolnet_speedtest_download_mbps", 'error=""')),
+                      "下行·引擎受限 download, engine-limited ({{trigger}})"),
+                query(_engine_limited(_at_school("schoolnet_speedtest_upload_mbps", 'error=""')),
+                      "上行·引擎受限 upload, engine-limited ({{trigger}})"),
                 query(f"schoolnet:school_egress_download_mbps:median_7d{AT_SCHOOL}", "7 天中位数 median"),
             ],
             unit="Mbits", line_at=100, points=True, time_from="7d", width=16,
-            description="红线为 100 Mbps 目标。The red line is the 100 Mbps target.",
+            description="红线为 100 Mbps 目标。“引擎受限”：线路往返时延长（带宽×时延 ≥ 1.25 MB）或上传计时超出"
+                        "测试时长 10% 以上，speedtest-cli 引擎测得偏低，请改用 iperf3 或 http 方式测速。"
+                        "The red line is the 100 Mbps target. Engine-limited: a long line (rate x round "
+                        "trip >= 1.25 MB) or an upload timed 10 % or more past the test's length; "
+                        "speedtest-cli's engine reads low there: use the iperf3 or http backend.",
         ),
         timeseries(
             "测速时背景流量 Background share during tests",

@@ -180,6 +180,7 @@ KINDS: dict[str, dict[str, FieldType]] = {
         "background_pct": OPT_PERCENT,
         "cpu_max_pct": OPT_PERCENT,
         "cpu_bound": Flag(required=False),
+        "engine_limited": Flag(required=False),
         "target_mbps": Num(1, 100_000),
     },
     "classrooms": {

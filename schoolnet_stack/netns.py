@@ -182,6 +182,12 @@ class Link:
         return self.ip["b"]
 
     @property
+    def wire_pid(self) -> int | None:
+        """The userspace wire's process (delay and loss happen there): a benchmark watches its
+        CPU to show the wire was not what limited a test."""
+        return self._wire.pid if self._wire else None
+
+    @property
     def a_ns(self) -> str | None:
         return self.netns["a"]
 

@@ -102,6 +102,9 @@ class SpeedTestResult:
     background_pct: float | None = None
     cpu_max_pct: float | None = None
     cpu_bound: bool | None = None
+    engine_limited: bool | None = None
+    """speedtest backend only: the line is too long for speedtest-cli's engine, whose figure
+    then reads low (speed_speedtest.engine_limited); None for the other backends."""
 
     def __post_init__(self) -> None:
         if self.ok == (self.error is not None):
@@ -401,6 +404,7 @@ def speedtest_body(result: SpeedTestResult, trigger: str, target_mbps: float) ->
         "background_pct": _rounded(result.background_pct, 1),
         "cpu_max_pct": _rounded(result.cpu_max_pct, 1),
         "cpu_bound": result.cpu_bound,
+        "engine_limited": result.engine_limited,
         "target_mbps": target_mbps,
     }
     return {key: value for key, value in body.items() if value is not None}
@@ -412,6 +416,11 @@ def _rounded(value: float | None, digits: int) -> float | None:
 
 # --- by hand: python -m agent.probes.speed_test ------------------------------------------
 
+ENGINE_LIMITED_TEXT = ("线路往返时延长（带宽×时延 ≥ 1.25 MB）或上传计时超出测试时长 10% 以上，speedtest-cli "
+                       "引擎在此类线路上测得偏低，请改用 iperf3 或 http 方式测速 (a long line: rate x round trip "
+                       ">= 1.25 MB, or the upload timed 10 % or more past the test's length; speedtest-cli's "
+                       "engine reads low on such lines: use the iperf3 or http backend)")
+"""Why an engine_limited figure is not the line's (speed_speedtest.engine_limited)."""
 _ERROR_TEXT = {
     "unreachable": "测速服务器不可达 server unreachable",
     "timeout": "测速服务器无响应 server timed out",
@@ -437,6 +446,8 @@ def human_report(result: SpeedTestResult) -> str:
             lines.append(f"  {label}: {value:g} {unit}")
     if result.cpu_bound:
         lines.append("  注意 Note: CPU 满载，结果可能偏低 a CPU core was saturated; the result may be low")
+    if result.engine_limited:
+        lines.append(f"  注意 Note: {ENGINE_LIMITED_TEXT}")
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -19,6 +20,7 @@ from agent.check import (
     Row,
     classrooms_row,
     display_width,
+    egress_row,
     progress_line,
     render_table,
     sync_row,
@@ -27,6 +29,7 @@ from agent.check import (
 from agent.cli import main
 from agent.probes.devices import ClassResult, Sweep
 from agent.probes.quality import path_quality
+from agent.probes.speed_test import SpeedTestResult
 from agent.probes.sync_classroom import PlatformResult, SyncResult
 from agent.wiring import Bandwidth
 from schoolnet_core import contract
@@ -163,6 +166,19 @@ def test_an_untested_egress_does_not_fail_the_school():
         Row("broadband", "", "", PASS), Row("egress", "", "", NOT_TESTED)), ())
 
     assert report.passed is True
+
+
+def test_an_engine_limited_speed_test_says_so_chinese_first():
+    limited = SpeedTestResult("speedtest", "http://speed.hx.edu.example", ok=True, download_mbps=76.0,
+                              upload_mbps=70.0, engine_limited=True)
+
+    shown = egress_row(limited, 100, None, None)
+    plain = egress_row(replace(limited, engine_limited=False), 100, None, None)
+
+    assert shown.verdict == FAIL
+    assert "speedtest-cli 引擎在此类线路上测得偏低" in shown.why and "use the iperf3 or http backend" in shown.why
+    assert shown.why.index("引擎") < shown.why.index("engine")
+    assert "speedtest-cli" not in plain.why
 
 
 def test_a_rural_school_without_a_sync_classroom_fails_and_others_are_not_concerned():

@@ -7,7 +7,13 @@ import sys
 
 import pytest
 
-from agent.probes.speed_speedtest import engine_config, run, upload_url
+from agent.probes.speed_speedtest import (
+    engine_config,
+    engine_limited,
+    run,
+    timed_s,
+    upload_url,
+)
 from agent.probes.speed_test import SpeedTestSettings
 from schoolnet_stack.peers.speed_http_server import SpeedHttpServer
 from schoolnet_stack.peers.speedtest_server import (
@@ -50,18 +56,39 @@ def legacy_server():
     peer.stop()
 
 
-def test_the_engine_gets_speedtest_nets_stock_config_with_our_duration():
+def test_the_engine_gets_speedtest_nets_stock_config_with_our_duration_and_its_largest_sizes():
     """What get_config() computes from speedtest.net's XML (threadcount 4, threadsperurl 4,
-    upload ratio 5, maxchunkcount 50, 2 upload threads)."""
+    2 upload threads), with the largest sizes only (upload ratio 7, 25 chunks; the images
+    from 2000x2000 up): issue 15's long lines."""
     config = engine_config(duration_s=10)
-    assert config["sizes"] == {
-        "upload": [524288, 1048576, 7340032],
-        "download": [350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000],
-    }
-    assert config["counts"] == {"upload": 17, "download": 4}
+    assert config["sizes"] == {"upload": [7340032], "download": [2000, 2500, 3000, 3500, 4000]}
+    assert config["counts"] == {"upload": 25, "download": 4}
     assert config["threads"] == {"upload": 2, "download": 8}
     assert config["length"] == {"upload": 10, "download": 10}
-    assert config["upload_max"] == 51
+    assert config["upload_max"] == 25
+
+
+@pytest.mark.parametrize(
+    ("upload_timed_s", "rtt_ms", "download_mbps", "upload_mbps", "limited"),
+    [
+        (10.03, 40, 93.9, 90.9, False),  # 100 Mbit/s, 20 ms each way (grid: 0.96-0.99x iperf3)
+        (10.97, 100, 85.4, 85.9, False),  # 50 ms each way (0.95x)
+        (11.15, 100, 85.9, 74.9, True),  # 50 ms, 2 %: its upload waited 1.15 s past the end (0.86x)
+        (10.40, 160, 76.8, 68.5, True),  # 80 ms, 2 %: no overrun, but 1.2 MB in flight (0.85x)
+        (6.4, 1, 480.0, 470.0, False),  # a fast short line: it ran out of requests early
+        (10.20, 160, 20.0, 19.0, False),  # a slow long line holds 0.4 MB: a few connections fill it
+        (None, 160, 76.8, None, True),  # the upload failed: the download still tells the line
+    ],
+)
+def test_a_result_is_engine_limited_after_an_upload_overrun_or_on_a_line_holding_much(
+    upload_timed_s, rtt_ms, download_mbps, upload_mbps, limited
+):
+    assert engine_limited(10, upload_timed_s, rtt_ms, download_mbps, upload_mbps) is limited
+
+
+def test_the_time_the_engine_divided_by_comes_back_from_its_figure():
+    assert timed_s(125_000_000, 90e6) == pytest.approx(11.11, abs=0.01)
+    assert timed_s(0, 0.0) is None
 
 
 @pytest.mark.parametrize(
@@ -89,6 +116,7 @@ def test_a_real_legacy_server_gives_both_directions_and_nothing_else_is_contacte
     assert result.download_mbps > 0 and result.upload_mbps > 0
     assert result.bytes_down > 0 and result.bytes_up > 0
     assert result.latency_ms > 0 and result.jitter_ms is None  # speedtest-cli measures no jitter
+    assert result.engine_limited is False  # loopback: no round trip to speak of
     address = ("127.0.0.1", legacy_server.port)
     assert {target for event, target in network_seen if event == "socket.connect"} == {address}
     assert {target for event, target in network_seen if event == "socket.getaddrinfo"} == {"127.0.0.1"}
@@ -101,7 +129,7 @@ def test_the_engine_asks_for_the_legacy_protocols_urls(legacy_server):
     requests = [(method, CACHE_BUSTER.sub("", path)) for method, path in legacy_server.requests]
     assert requests[:3] == [("GET", "/speedtest/latency.txt")] * 3
     downloads = {path for method, path in requests if method == "GET"} - {"/speedtest/latency.txt"}
-    assert "/speedtest/random350x350.jpg" in downloads
+    assert "/speedtest/random2000x2000.jpg" in downloads
     assert downloads <= {f"/speedtest/random{side}x{side}.jpg" for side in engine_config(1)["sizes"]["download"]}
     assert {path for method, path in requests if method == "POST"} == {"/speedtest/upload.php"}
     assert all(CACHE_BUSTER.search(path) for _, path in legacy_server.requests)
