@@ -12,8 +12,8 @@ session holds its copy in the broker's queue. Each consumer then drains its queu
               the moment everything was written and acked (its /metrics, read every 0.1 s).
 The figure is points/s (what the store takes); messages/s are in the notes.
 
-If a collector misses a target, one more drain runs under py-spy (installed into the venv
-for the benchmarks only; see README.md) and the busiest functions go into the report.
+Then one more drain runs under py-spy (installed into the venv for the benchmarks only; see
+README.md) and the busiest functions go into the report.
 """
 
 from __future__ import annotations
@@ -53,6 +53,12 @@ RAW_CLIENT = "bench-raw"
 BATCHES = "schoolnet_collector_batch_seconds_count"
 POINTS_TARGET = Target(">=", 20_000, text=">= 20,000 points/s")
 RAW_TARGET = Target(">=", 0.5, "ratio", ">= 0.5x raw broker rate")
+STEADY_TARGETS = {  # issue 15: a collector per core, on a quiet machine
+    1: Target(">=", 100_000, text=">= 100,000 points/s (issue 15)"),
+    2: Target(">=", 150_000, text=">= 150,000 points/s (issue 15)"),
+}
+PROVINCE_BACKLOG_POINTS = 150_000_000
+"""A province's hour-long central outage (issue 15): the backlog when the collectors return."""
 POLL_S = 0.1
 DRAIN_LIMIT_S = 300
 
@@ -68,6 +74,8 @@ class Drain:
     usage: dict
     writes: int = 0
     """Store writes it took (collectors only): points / writes is the batch size in practice."""
+    steady_points_per_s: float | None = None
+    """Collectors only: see steady_rate()."""
 
     @property
     def points_per_s(self) -> float:
@@ -94,13 +102,40 @@ def traffic(count: int, now_ms: int) -> Iterator[tuple[str, bytes, int]]:
                 yield school[kind].topic, school[kind].payload(ts), school[kind].points
 
 
+def steady_rate(written: list[tuple[float, int]], total: int) -> float | None:
+    """Points/s from the first store write seen to the last write before the final one.
+
+    Why: a drain of 60,000 messages takes a few seconds, and two parts of it do not grow
+    with the backlog: filling the first batch before anything is written, and the last,
+    partial batch, which waits batch.max_wait_s (1 s) for messages that never come. A
+    province's backlog drains at the rate in between. `written` holds (time, points
+    written so far) as polled."""
+    seen = [(at, points) for at, points in written if points > 0]
+    below = [points for _at, points in seen if points < total]
+    if not seen or not below:
+        return None
+    start_at, start_points = seen[0]
+    end_points = max(below)
+    end_at = next(at for at, points in seen if points == end_points)
+    if end_at <= start_at or end_points <= start_points:
+        return None
+    return (end_points - start_points) / (end_at - start_at)
+
+
 def throughput_figures(raw: Drain, one: Drain, pair: Drain) -> list[Figure]:
     figures = []
-    for drain, label in ((one, "1 collector"), (pair, "2 collectors, one shared group")):
-        figures.append(Figure(f"{label}: points/s into VictoriaMetrics", drain.points_per_s, "points/s",
+    for drain, label, count in ((one, "1 collector", 1), (pair, "2 collectors, one shared group", 2)):
+        figures.append(Figure(f"{label}: points/s into VictoriaMetrics, first message to last ack",
+                              drain.points_per_s, "points/s",
                               "mosquitto_sub -q 1 (same stream)", raw.points_per_s, POINTS_TARGET))
+        figures.append(Figure(f"{label}: steady drain rate (first write to last full batch)",
+                              drain.steady_points_per_s, "points/s",
+                              "mosquitto_sub -q 1 (same stream)", raw.points_per_s, STEADY_TARGETS[count]))
         figures.append(Figure(f"{label}: share of the raw broker rate", drain.points_per_s, "points/s",
                               "mosquitto_sub -q 1 (same stream)", raw.points_per_s, RAW_TARGET))
+        minutes = PROVINCE_BACKLOG_POINTS / drain.steady_points_per_s / 60 if drain.steady_points_per_s else None
+        figures.append(Figure(f"{label}: drain of a 150-million-point backlog at the steady rate",
+                              minutes, "min"))
     return figures
 
 
@@ -167,15 +202,17 @@ class Backlog:
                                 "victoria-metrics": self.store.process.pid}, every_s=0.5).start()  # fmt: skip
             if during:
                 during(collectors)
-            first, last = self._timed_drain(collectors, count, points)
+            written: list[tuple[float, int]] = []
+            first, last = self._timed_drain(collectors, count, points, written)
             usage = watch.stop()
             writes = sum(c.metrics().get(BATCHES, 0) for c in collectors)
         finally:
             for collector in collectors:
                 collector.stop()
-        return Drain(name, last - first, count, points, _cpu(usage), int(writes))
+        return Drain(name, last - first, count, points, _cpu(usage), int(writes), steady_rate(written, points))
 
-    def _timed_drain(self, collectors: list[CollectorProcess], count: int, points: int) -> tuple[float, float]:
+    def _timed_drain(self, collectors: list[CollectorProcess], count: int, points: int,
+                     written_log: list[tuple[float, int]]) -> tuple[float, float]:
         first = None
         deadline = time.monotonic() + DRAIN_LIMIT_S
         while time.monotonic() < deadline:
@@ -185,6 +222,7 @@ class Backlog:
             if first is None and received > 0:
                 first = now - POLL_S / 2  # it began somewhere in the last poll interval
             written = sum(reading.get(WRITTEN, 0) for reading in readings)
+            written_log.append((now, int(written)))
             # The pending gauge is only updated between batches, so it can read 0 while a
             # batch is still being built: the points written say when the drain is over.
             if received >= count and written >= points and all(r.get(PENDING, 1) == 0 for r in readings):
@@ -264,10 +302,8 @@ def run(plan: RunPlan) -> Outcome:
         pair = backlog.drain_collectors(backlog.pair, count, points, "2 collectors")
         figures = throughput_figures(raw, one, pair)
         kept = receive_maximum_kept(broker.port)
-        profiled = None
-        if any(figure.verdict == "miss" for figure in figures[:2]):
-            say("throughput: a target was missed; one more drain under py-spy")
-            profiled = profile_drain(plan, backlog, min(count, 50_000))
+        say("throughput: one more drain with py-spy attached, for where the time goes")
+        profiled = profile_drain(plan, backlog, min(count, 50_000))
     notes = throughput_notes(count, points, raw, one, pair, profiled, kept)
     return Outcome(NAME, TITLE, tuple(figures), notes,
                    {"raw": vars(raw), "one": vars(one), "pair": vars(pair), "receive_maximum_10": kept})
@@ -298,11 +334,16 @@ def throughput_notes(count: int, points: int, raw: Drain, one: Drain, pair: Drai
          "queued in each consumer's persistent session before it connects; mosquitto as the harness "
          "runs it (persistence on, autosave every second), VictoriaMetrics single node; batch settings "
          "of collector/example-config.yaml (5000 points, 1000 messages, 1 s)."),
+        ("Two rates per collector run: first message in to last ack (what a drain this short takes), "
+         "and the steady rate from the first store write to the last full batch, which leaves out "
+         "filling the first batch and the last, partial one waiting max_wait_s (1 s) for more: the "
+         "rate a backlog of millions drains at (steady_rate(); /metrics polled every 0.1 s)."),
     ]
     for drain in (raw, one, pair):
         writes = f", {drain.writes} store writes ({drain.points / drain.writes:,.0f} points each)" if drain.writes else ""
+        steady = f" (steady: {drain.steady_points_per_s:,.0f} points/s)" if drain.steady_points_per_s else ""
         notes.append(f"{drain.consumer}: {drain.seconds:.2f} s, {drain.messages_per_s:,.0f} messages/s, "
-                     f"{drain.points_per_s:,.0f} points/s{writes}; CPU (% of one core) and RSS: {drain.usage}.")
+                     f"{drain.points_per_s:,.0f} points/s{steady}{writes}; CPU (% of one core) and RSS: {drain.usage}.")
     notes.append(f"Receive Maximum: a resumed session announcing 10, with 100 messages queued, got {kept[0]} "
                  f"before acking and {kept[1]} after acking only those (a broker keeping to it: 10, then 20).")
     if isinstance(profiled, profile.ProfileSummary):

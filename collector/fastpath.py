@@ -291,6 +291,10 @@ def _read(source: _Source, attr: str, required: bool, target: str, expression: s
     source.add(1, f"else: k += 1; {target} = None if v is None else {expression}")
 
 
+_ALWAYS_INHERITED = ("county", "school")
+"""Tags every object's parent tags hold: examine() puts them in, and they are kept down."""
+
+
 def _generate(layout: _Layout, required: dict[str, bool], children: dict[str, Any]) -> Any:
     """The formatter of one object: fmt(o, parent_tags, stamp, lines) -> keys or None."""
     source = _Source()
@@ -303,9 +307,9 @@ def _generate(layout: _Layout, required: dict[str, bool], children: dict[str, An
         check = "not _text_ok(v)" if required[attr] else "v is not None and v is not UNSET and not _text_ok(v)"
         source.add(1, f"v = o.{attr}")
         source.add(1, f"if {check}: return None")
-    own = {}
+    own, own_attrs = {}, {}
     for index, (attr, key, name, write) in enumerate(layout.tags):
-        own[key] = f"t{index}"
+        own[key], own_attrs[key] = f"t{index}", attr
         if attr in text_tags:
             _read(source, attr, required[attr], f"t{index}", f"{source.ref(_cached_text_tag(write))}(v)")
             source.add(1, f"if t{index} is None and v is not None and v is not UNSET: return None")
@@ -314,13 +318,26 @@ def _generate(layout: _Layout, required: dict[str, bool], children: dict[str, An
         _read(source, attr, required[attr], f"t{index}", _inline(source, write, name))
     source.add(1, "fs = []")
     for attr, name, write in layout.fields:
-        _read(source, attr, required[attr], "x", _inline(source, write, name))
-        source.add(1, "if x is not None: fs.append(x)")
-    parts = [f"({own[key]} if {own[key]} is not None else pt.get({key!r}))" if key in own
-             else f"pt.get({key!r})" for key in layout.tag_order]
+        expression = _inline(source, write, name)  # never None: every writer returns text
+        source.add(1, f"v = o.{attr}")
+        if required[attr]:
+            source.add(1, f"k += 1; fs.append({expression})")
+            continue
+        source.add(1, "if v is not UNSET:")
+        source.add(2, "k += 1")
+        source.add(2, f"if v is not None: fs.append({expression})")
     source.add(1, "if fs:")
-    source.add(2, f"tg = [t for t in ({', '.join(parts)},) if t is not None]")
-    source.add(2, f"lines.append({layout.measurement!r} + (',' if tg else '') + ','.join(tg) + ' ' + ','.join(fs) + stamp)")
+    head = [repr(layout.measurement)]
+    for index, key in enumerate(layout.tag_order):
+        if key in own and required[own_attrs[key]]:
+            head.append(f"',' + {own[key]}")  # required: checked above, never None
+        elif key in _ALWAYS_INHERITED and key not in own:
+            head.append(f"',' + pt[{key!r}]")
+        else:  # the object's own optional tag, else the parent's, if either is there
+            mine = f"{own[key]} if {own[key]} is not None else " if key in own else ""
+            source.add(2, f"c{index} = {mine}pt.get({key!r})")
+            head.append(f"(',' + c{index} if c{index} is not None else '')")
+    source.add(2, f"lines.append({' + '.join(head)} + ' ' + ','.join(fs) + stamp)")
     if layout.lists:
         source.add(1, "ct = dict(pt)")
         for key, variable in own.items():

@@ -5,7 +5,9 @@ worker waiting wakes it, which then waits for the GIL the network thread holds. 
 from the socket brings a hundred messages at once (transport.py); handing them over in
 one call wakes the worker once per read. The bound is still counted in messages, so
 memory stays what the collector's docstring says: at most `capacity` messages; what does
-not fit waits in the producer's hands.
+not fit waits in the producer's hands. A producer that found the inbox full goes on once
+it is half empty, not at every message taken: otherwise the two threads would wake each
+other for every message, and each wake-up waits for the GIL.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class Inbox:
                 left = deadline - time.monotonic()
                 if not items or left <= 0:
                     return items
-                self._not_full.wait(left)
+                self._not_full.wait(left)  # until half empty (see get)
 
     def get(self, timeout: float = 0.0) -> Any:
         """The oldest item, waiting up to `timeout` for one; raises IndexError if none."""
@@ -49,5 +51,6 @@ class Inbox:
             if not self._items and timeout > 0:
                 self._not_empty.wait(timeout)
             item = self._items.popleft()
-            self._not_full.notify()  # a waiting producer puts what now fits
+            if len(self._items) == self.capacity // 2:
+                self._not_full.notify()
             return item
