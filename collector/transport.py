@@ -8,13 +8,13 @@ per select(): four or five system calls per message, each giving up the GIL and 
 to get it back while the worker validates. Then it builds a Properties object and an
 MQTTMessage for each PUBLISH and calls on_message once per message.
 
-BufferedSocket reads what the kernel holds in one call and hands paho the bytes it asks
-for; its pending() (which paho already asks of TLS sockets) makes paho read the next
-packet without waiting in select(). Whole QoS 0/1 PUBLISH packets at the front of the
-buffer are decoded here, without paho, and given to on_publishes together; anything else
-(CONNACK, SUBACK, a QoS 2 or malformed PUBLISH, a packet split across reads) is left to
-paho, which reads it from the same buffer. TLS sockets are left alone: OpenSSL already
-reads whole records, and pending() is theirs.
+BufferedSocket reads what the kernel (or, on TLS, OpenSSL: a record of up to 16 KiB)
+holds in one call and hands paho the bytes it asks for; its pending() (which paho asks of
+every socket) makes paho read the next packet without waiting in select(). Whole QoS 0/1
+PUBLISH packets at the front of the buffer are decoded here, without paho, and given to
+on_publishes together; anything else (CONNACK, SUBACK, a QoS 2 or malformed PUBLISH, a
+packet split across reads) is left to paho, which reads it from the same buffer.
+Websocket connections are left alone.
 
 Only private names of paho 2.x are used (_create_socket, _sock, _in_packet,
 _packet_queue, _protocol, _msgtime_mutex, _last_bytes_received): pyproject pins <3, and
@@ -105,6 +105,7 @@ class BufferedSocket:
 
     def __init__(self, sock: Any):
         self._sock = sock
+        self._tls = isinstance(sock, ssl.SSLSocket)
         self._data = b""
         self._at = 0
 
@@ -119,8 +120,8 @@ class BufferedSocket:
         return chunk
 
     def pending(self) -> int:
-        """Bytes read from the kernel that paho has not taken yet."""
-        return len(self._data) - self._at
+        """Bytes read that paho has not taken yet, and on TLS those OpenSSL holds decrypted."""
+        return len(self._data) - self._at + (self._sock.pending() if self._tls else 0)
 
     def take_publishes(self, limit: int) -> list[Publish]:
         publishes, self._at = take_publishes(self._data, self._at, limit)
@@ -131,16 +132,16 @@ class BufferedSocket:
 
 
 class BufferedClient(mqtt.Client):
-    """mqtt.Client reading through BufferedSocket on plain TCP connections, and sending a
-    batch's PUBACKs as one write."""
+    """mqtt.Client reading through BufferedSocket on TCP connections (plain or TLS), and
+    sending a batch's PUBACKs as one write."""
 
     on_publishes: Callable[[list[Publish]], None] | None = None
     """Called in paho's network thread with the PUBLISH packets of one read, in order.
     Messages it is given do not reach on_message; the others (TLS, MQTT 3) still do."""
 
     def _create_socket(self) -> Any:
-        sock = super()._create_socket()
-        if isinstance(sock, ssl.SSLSocket) or self._transport != "tcp":
+        sock = super()._create_socket()  # on TLS, after the handshake
+        if self._transport != "tcp":
             return sock
         return BufferedSocket(sock)
 
