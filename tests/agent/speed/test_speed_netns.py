@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -85,11 +86,12 @@ class CountySide:
         return self.idle[backend]
 
 
-@pytest.fixture(scope="module")
-def county() -> Iterator[CountySide]:
+@contextmanager
+def county_side(**shaping) -> Iterator[CountySide]:
+    """The gateway namespace routed over a link shaped so to the county's, serving every backend."""
     require_netns()
     require_binary("iperf3")
-    with Link(rate_mbit=RATE_MBIT, delay_ms=DELAY_MS) as link:
+    with Link(**shaping) as link:
         link.run_in("a", ["ip", "route", "add", "default", "via", link.b_ip], check=True)
         side = CountySide(link)
         try:
@@ -97,6 +99,12 @@ def county() -> Iterator[CountySide]:
             yield side
         finally:
             side.stop()
+
+
+@pytest.fixture(scope="module")
+def county() -> Iterator[CountySide]:
+    with county_side(rate_mbit=RATE_MBIT, delay_ms=DELAY_MS) as side:
+        yield side
 
 
 @pytest.mark.parametrize("backend", ["iperf3", "http", "speedtest"])
@@ -129,14 +137,19 @@ def test_an_idle_line_shows_little_background_and_the_counters_cover_the_test(co
 @pytest.mark.parametrize("backend", ["iperf3", "http", "speedtest"])
 def test_a_real_result_is_a_valid_contract_message(county, backend):
     result = county.idle_run(backend)
+    message = as_message(result)
+    assert isinstance(message, contract.Message), message
+    assert message.body["download_mbps"] == result.download_mbps
+
+
+def as_message(result: SpeedTestResult) -> contract.Message | contract.Rejection:
+    """The result as the agent would publish it, read back by the contract."""
     body = speedtest_body(result, "scheduled", target_mbps=100)
-    message = contract.validate(
+    return contract.validate(
         contract.topic("hx", "hx-dazhuang-zx", "speedtest"),
         contract.encode("speedtest", "hx", "hx-dazhuang-zx", 1795570200000, body),
         now_ms=1795570200000,
     )
-    assert isinstance(message, contract.Message), message
-    assert message.body["download_mbps"] == result.download_mbps
 
 
 def test_traffic_beside_the_test_shows_as_background(county):
