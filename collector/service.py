@@ -1,8 +1,9 @@
 """The running collector: MQTT in, VictoriaMetrics out, nothing lost in between.
 
-paho's network thread only stamps each message and puts it in the inbox. The worker
-thread checks each message against the contract and adds its lines to a batch until the
-batch is full or due, then seals it. The writer thread writes the sealed batch and only
+paho's network thread only stamps the messages of each read from the socket and puts
+them in the inbox together (transport.py, inbox.py: one wake-up per read, not per message,
+since every wake-up waits for the GIL). The worker thread checks each message against the
+contract and adds its lines to a batch until the batch is full or due, then seals it. The writer thread writes the sealed batch and only
 then acknowledges its messages, while the worker goes on checking the next batch: the
 store's HTTP round trip (a fifth of a drain when it blocked the worker) no longer stops
 validation. One batch is written at a time, so acks still go back in order.
