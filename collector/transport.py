@@ -114,10 +114,25 @@ class BufferedSocket:
             data = self._sock.recv(READ_SIZE)  # BlockingIOError when empty: paho expects it
             if not data:
                 return data  # the broker closed the connection
-            self._data, self._at = data, 0
+            self._data, self._at = self._more_records(data) if self._tls else data, 0
         chunk = self._data[self._at:self._at + size]
         self._at += len(chunk)
         return chunk
+
+    def _more_records(self, data: bytes) -> bytes:
+        """On TLS one recv returns one record, and the broker writes a record per packet:
+        read on while OpenSSL or the kernel has more, up to READ_SIZE."""
+        chunks, size = [data], len(data)
+        while size < READ_SIZE:
+            try:
+                more = self._sock.recv(READ_SIZE - size)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                break
+            if not more:
+                break  # closed: the next recv says so
+            chunks.append(more)
+            size += len(more)
+        return b"".join(chunks)
 
     def pending(self) -> int:
         """Bytes read that paho has not taken yet, and on TLS those OpenSSL holds decrypted."""

@@ -6,10 +6,12 @@ the collectors' account may publish.
 
 from __future__ import annotations
 
+import ssl
 import time
 
 import pytest
 
+from collector.transport import BufferedSocket
 from schoolnet_core import contract
 from schoolnet_stack.deploy_files import render
 from schoolnet_stack.ports import reserve_port
@@ -70,3 +72,36 @@ def test_a_schools_result_reaches_the_store_and_a_refused_one_becomes_a_dead_let
         school.close()
     assert stored[0]["metric"]["county"] == "hx" and stored[0]["value"][1] == "1"
     assert dead.topic == contract.deadletter_topic("bad_json")
+
+
+
+def test_a_backlog_over_tls_is_read_through_the_buffer_a_read_at_a_time(broker, victoria_metrics, tmp_path):
+    """Every deploy config speaks TLS: the collector's fast lane (collector/transport.py)
+    serves it too, where each SSL_read would otherwise give up the GIL for one packet."""
+    county, count = broker.county, 300
+    config = deployed_collector_config(broker, victoria_metrics.url, tmp_path)
+    with InProcessCollector(config):
+        pass  # its persistent session: the broker queues for it from now on
+    school = Peer(broker.tls_port, "hx-a", county.password("hx-a"), ca=county.ca, client_id="agent-hx-hx-a")
+    start_ms = int(time.time() * 1000) - count
+    body = {"up": True, "targets_up": 0, "targets": []}
+    try:
+        assert school.connect() == 0
+        backlog = [contract.encode("broadband", "hx", "hx-a", start_ms + n, body) for n in range(count)]
+        assert set(school.publish_all(contract.topic("hx", "hx-a", "broadband"), backlog)) == {0}
+    finally:
+        school.close()
+
+    running = InProcessCollector(config)
+    client, per_hand_over = running.collector._client, []
+    fast_lane = client.on_publishes
+    client.on_publishes = lambda publishes: (per_hand_over.append(len(publishes)), fast_lane(publishes))
+    with running:
+        assert isinstance(client._sock, BufferedSocket) and isinstance(client._sock._sock, ssl.SSLSocket)
+        victoria_metrics.wait_for(lambda: stored(victoria_metrics) == count, timeout=30)
+    assert sum(per_hand_over) >= count - 10, per_hand_over  # paho reads only what a read splits
+    assert max(per_hand_over) > 1, "one message per hand-over: the buffer is not in front of TLS"
+
+
+def stored(store) -> int:
+    return sum(len(series["values"]) for series in store.export('schoolnet_broadband_up{school="hx-a"}'))
