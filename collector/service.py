@@ -3,10 +3,10 @@
 paho's network thread only stamps the messages of each read from the socket and puts
 them in the inbox together (transport.py, inbox.py: one wake-up per read, not per message,
 since every wake-up waits for the GIL). The worker thread checks each message against the
-contract and adds its lines to a batch until the batch is full or due, then seals it. The writer thread writes the sealed batch and only
-then acknowledges its messages, while the worker goes on checking the next batch: the
-store's HTTP round trip (a fifth of a drain when it blocked the worker) no longer stops
-validation. One batch is written at a time, so acks still go back in order.
+contract and adds its lines to a batch until the batch is full or due, then seals it. The
+writer thread writes the sealed batch and only then acknowledges its messages, while the
+worker goes on checking the next batch: the store's HTTP round trip (a fifth of a drain
+when it blocked the worker) no longer stops validation. One batch is written at a time, so acks still go back in order.
 
 Why nothing is lost:
 - persistent session (clean_start=False and a session expiry): while the collector is
@@ -220,15 +220,10 @@ class Collector:
         self.metrics.set_subscribed(not refused)
 
     def _on_message(self, client, userdata, message) -> None:
-        """The messages transport.py leaves to paho (TLS connections, a packet split
-        across reads): one at a time."""
-        try:
-            self.metrics.received()
-            delivery = Delivery(message.mid, self._session) if message.qos > 0 else None
-            received = Received(_topic_of(message), message.payload, _now_ms(), delivery, bool(message.retain))
-            self._hand_over([received])
-        except Exception:  # never let one message stop paho's network thread
-            log.exception("could not queue a received message")
+        """A message transport.py leaves to paho (a packet split across reads): the same
+        hand-over as a read's worth."""
+        self._on_publishes([Publish(_topic_of(message), message.payload, message.mid, message.qos,
+                                    bool(message.retain))])
 
     def _on_publishes(self, publishes: list[Publish]) -> None:
         """The PUBLISH packets of one read, handed over together (see inbox.py)."""

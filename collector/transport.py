@@ -152,7 +152,8 @@ class BufferedClient(mqtt.Client):
 
     on_publishes: Callable[[list[Publish]], None] | None = None
     """Called in paho's network thread with the PUBLISH packets of one read, in order.
-    Messages it is given do not reach on_message; the others (TLS, MQTT 3) still do."""
+    Messages it is given do not reach on_message; those paho reads (a packet split across
+    reads, QoS 2, MQTT 3) still do."""
 
     def _create_socket(self) -> Any:
         sock = super()._create_socket()  # on TLS, after the handshake
@@ -164,7 +165,9 @@ class BufferedClient(mqtt.Client):
         """paho reads one packet per call; go on while whole packets are buffered, taking
         the PUBLISH packets among them without paho."""
         sock = self._sock
-        fast = isinstance(sock, BufferedSocket) and self.on_publishes is not None and self._protocol == mqtt.MQTTv5
+        if not isinstance(sock, BufferedSocket):  # websockets, unix sockets: paho's own reads
+            return super().loop_read(max_packets)
+        fast = self.on_publishes is not None and self._protocol == mqtt.MQTTv5
         rc = mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
         handled = 0
         while handled < PACKETS_PER_READ:
