@@ -135,6 +135,12 @@ def connack_over_plain_tcp(port: int, timeout: float = 2.0) -> bytes | None:
     return answer if answer.startswith(b"\x20") else None
 
 
+def stored_samples(store, school: str, metric: str = "schoolnet_broadband_up") -> list[float]:
+    """Every sample of one school's series in the store, as exported."""
+    exported = store.export(f'{metric}{{school="{school}"}}')
+    return [value for series in exported for value in series["values"]]
+
+
 @dataclass(frozen=True)
 class Received:
     topic: str

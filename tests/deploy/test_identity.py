@@ -25,6 +25,7 @@ from tests.deploy.county import (
     DeployedMosquitto,
     Peer,
     make_county,
+    stored_samples,
 )
 from tests.deploy.test_stack import deployed_collector_config
 
@@ -69,11 +70,6 @@ def results(school: str, count: int) -> list[bytes]:
     body = {"up": True, "targets_up": 1,
             "targets": [{"target": "县教育城域网", "method": "icmp", "up": True, "rtt_ms": 3.2}]}
     return [contract.encode("broadband", SCHOOLS[school], school, start + n, body) for n in range(count)]
-
-
-def stored_samples(store, school: str, metric: str = "schoolnet_broadband_up") -> list[float]:
-    exported = store.export(f'{metric}{{school="{school}"}}')
-    return [value for series in exported for value in series["values"]]
 
 
 def wait_for_count(store, school: str, count: int) -> list[float]:
